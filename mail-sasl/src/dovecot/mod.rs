@@ -1,0 +1,1 @@
+//! The Dovecot authentication protocol (client and server roles), sans-IO.

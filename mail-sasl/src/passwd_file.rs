@@ -1,0 +1,1 @@
+//! Dovecot `passwd-file` style credential backend (`user:{SCHEME}hash[:…]`).
