@@ -1,4 +1,6 @@
 //! Shared helpers of the example binaries and their interop tests.
 #![forbid(unsafe_code)]
 
+pub mod imap_store;
+pub mod maildir;
 pub mod testing;

@@ -17,10 +17,12 @@ pub fn in_ci() -> bool {
 /// Find `tool` on PATH (or in /usr/sbin, /usr/lib/postfix/sbin …).
 pub fn find_tool(tool: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
+    let found = path
+        .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/lib/postfix/sbin", "/usr/local/sbin"])
         .map(|dir| Path::new(dir).join(tool))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file());
+    found
 }
 
 /// Returns the tool's path, or `None` after printing why the test is skipped.

@@ -25,8 +25,10 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod crypto;
 mod error;
 mod exchange;
+mod md5_state;
 mod mech;
 mod mechanism;
 mod policy;

@@ -112,7 +112,9 @@ impl MechanismSet {
 
     /// Keep only members for which `keep` is true.
     pub fn filter(self, keep: impl Fn(Mechanism) -> bool) -> Self {
-        self.iter().filter(|m| keep(*m)).fold(Self::empty(), |s, m| s.with(m))
+        self.iter()
+            .filter(|m| keep(*m))
+            .fold(Self::empty(), |s, m| s.with(m))
     }
 }
 

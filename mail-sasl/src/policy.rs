@@ -124,7 +124,10 @@ mod tests {
     fn plaintext_hidden_on_cleartext_with_tls_auth_only() {
         let policy = MechanismPolicy::default();
         assert_eq!(policy.offered(all_secrets(), false).to_string(), "CRAM-MD5");
-        assert_eq!(policy.offered(all_secrets(), true).to_string(), "PLAIN LOGIN CRAM-MD5");
+        assert_eq!(
+            policy.offered(all_secrets(), true).to_string(),
+            "PLAIN LOGIN CRAM-MD5"
+        );
     }
 
     #[test]
@@ -144,10 +147,21 @@ mod tests {
             noplaintext: false,
             tls_auth_only: false,
         };
-        assert_eq!(all.offered(all_secrets(), false).to_string(), "PLAIN LOGIN CRAM-MD5 DIGEST-MD5");
-        assert!(!MechanismPolicy::default().offered(all_secrets(), true).contains(Mechanism::DigestMd5));
-        let noplain = MechanismPolicy { noplaintext: true, ..all };
-        assert_eq!(noplain.offered(all_secrets(), true).to_string(), "CRAM-MD5 DIGEST-MD5");
+        assert_eq!(
+            all.offered(all_secrets(), false).to_string(),
+            "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"
+        );
+        assert!(!MechanismPolicy::default()
+            .offered(all_secrets(), true)
+            .contains(Mechanism::DigestMd5));
+        let noplain = MechanismPolicy {
+            noplaintext: true,
+            ..all
+        };
+        assert_eq!(
+            noplain.offered(all_secrets(), true).to_string(),
+            "CRAM-MD5 DIGEST-MD5"
+        );
     }
 
     #[test]
@@ -155,6 +169,9 @@ mod tests {
         let mut t = FailureTracker::new(FailurePolicy::default());
         assert_eq!(t.record_failure(), FailureAction::Delay(Duration::from_secs(2)));
         assert_eq!(t.record_failure(), FailureAction::Delay(Duration::from_secs(2)));
-        assert_eq!(t.record_failure(), FailureAction::DelayThenClose(Duration::from_secs(2)));
+        assert_eq!(
+            t.record_failure(),
+            FailureAction::DelayThenClose(Duration::from_secs(2))
+        );
     }
 }

@@ -2,7 +2,13 @@
 
 use zeroize::Zeroizing;
 
-use crate::Mechanism;
+use crate::crypto::{self, DigestInputs};
+use crate::{md5_state, passwd_file, Mechanism};
+
+/// A fixed SHA512-CRYPT hash (default 5000 rounds, like `doveadm pw`) of a
+/// random password nobody knows: the work an unknown user costs.
+const DUMMY_SHA512_CRYPT: &str =
+    "$6$4m9wxa8xAhARGdid$4n.IgSLsJplloTUmmOn8MxRexn/k0fyCvf6cMci59AeJ/Dx28m0HxYXvPLBlm7bDiDvK8TzWOWzlYyy.P4ZmG1";
 
 /// The mechanism-specific proof a client presented.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,8 +83,92 @@ impl VerifyRequest {
     /// for a CRAM-MD5 proof) fails. For unknown users call
     /// [`StoredSecret::dummy_verify`] instead so timing does not reveal the
     /// difference.
-    pub fn verify_with(&self, _secret: &StoredSecret) -> VerifyOutcome {
-        todo!("verification")
+    pub fn verify_with(&self, secret: &StoredSecret) -> VerifyOutcome {
+        let ok = match (&self.proof, secret) {
+            (Proof::Password(password), StoredSecret::Plain(stored)) => {
+                let given = crypto::saslprep(password).map(Zeroizing::new);
+                let stored_prep = crypto::saslprep(stored).map(Zeroizing::new);
+                let given: &str = given.as_deref().map_or(password.as_str(), |s| s.as_str());
+                let stored: &str = stored_prep.as_deref().map_or(stored.as_str(), |s| s.as_str());
+                crypto::secrets_equal(given.as_bytes(), stored.as_bytes())
+            }
+            (Proof::Password(password), StoredSecret::CramMd5(context)) => {
+                let computed = Zeroizing::new(md5_state::cram_context(password.as_bytes()));
+                crypto::ct_eq(&computed[..], &context[..])
+            }
+            (Proof::Password(password), StoredSecret::DigestMd5 { ha1 }) => {
+                // Dovecot's convention for a plaintext check against
+                // {DIGEST-MD5}: "user@realm" hashes as user:realm:password,
+                // a user without '@' as user::password.
+                let (user, realm) = self
+                    .authcid
+                    .split_once('@')
+                    .unwrap_or((self.authcid.as_str(), ""));
+                crypto::ct_eq(&crypto::digest_md5_ha1(user, realm, password), ha1)
+            }
+            (Proof::Password(password), StoredSecret::Hashed(hash)) => {
+                passwd_file::verify_hashed(hash, password)
+            }
+            (Proof::CramMd5 { challenge, digest }, StoredSecret::Plain(stored)) => {
+                crypto::ct_eq(&crypto::hmac_md5(stored.as_bytes(), challenge), digest)
+            }
+            (Proof::CramMd5 { challenge, digest }, StoredSecret::CramMd5(context)) => {
+                crypto::ct_eq(&md5_state::hmac_from_context(context, challenge), digest)
+            }
+            (Proof::DigestMd5 { .. }, StoredSecret::Plain(stored)) => {
+                let realm = match &self.proof {
+                    Proof::DigestMd5 { realm, .. } => realm.as_str(),
+                    _ => "",
+                };
+                let ha1 = Zeroizing::new(crypto::digest_md5_ha1(&self.authcid, realm, stored));
+                return self.digest_md5_outcome(&ha1);
+            }
+            (Proof::DigestMd5 { .. }, StoredSecret::DigestMd5 { ha1 }) => {
+                return self.digest_md5_outcome(ha1)
+            }
+            // A secret of the wrong kind for the proof cannot verify it.
+            _ => false,
+        };
+        if ok {
+            VerifyOutcome::Success { server_proof: None }
+        } else {
+            VerifyOutcome::Failure
+        }
+    }
+
+    /// DIGEST-MD5: compare the client's `response` and, on success, return
+    /// `rspauth=<hex>` as the server proof.
+    fn digest_md5_outcome(&self, ha1: &[u8; 16]) -> VerifyOutcome {
+        let Proof::DigestMd5 {
+            nonce,
+            cnonce,
+            nc,
+            qop,
+            digest_uri,
+            authzid,
+            response,
+            ..
+        } = &self.proof
+        else {
+            return VerifyOutcome::Failure;
+        };
+        let inputs = DigestInputs {
+            nonce,
+            cnonce,
+            nc,
+            qop,
+            digest_uri,
+            authzid: authzid.as_deref(),
+        };
+        let expected = crypto::digest_md5_response(ha1, &inputs, true);
+        if crypto::ct_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
+            let rspauth = crypto::digest_md5_response(ha1, &inputs, false);
+            VerifyOutcome::Success {
+                server_proof: Some(format!("rspauth={rspauth}").into_bytes()),
+            }
+        } else {
+            VerifyOutcome::Failure
+        }
     }
 }
 
@@ -119,8 +209,19 @@ impl StoredSecret {
 
     /// Spend about the time a real verification of `request` would, then fail.
     /// Used for unknown users so that they are indistinguishable from wrong passwords.
-    pub fn dummy_verify(_request: &VerifyRequest) -> VerifyOutcome {
-        todo!("verification")
+    pub fn dummy_verify(request: &VerifyRequest) -> VerifyOutcome {
+        match &request.proof {
+            Proof::Password(password) => {
+                let _ = sha_crypt::sha512_check(password, DUMMY_SHA512_CRYPT);
+            }
+            Proof::CramMd5 { .. } => {
+                let _ = request.verify_with(&StoredSecret::CramMd5([0x5a; 32]));
+            }
+            Proof::DigestMd5 { .. } => {
+                let _ = request.verify_with(&StoredSecret::DigestMd5 { ha1: [0x5a; 16] });
+            }
+        }
+        VerifyOutcome::Failure
     }
 }
 

@@ -60,9 +60,7 @@ pub fn decode_initial_response(arg: &[u8], limit: usize) -> Result<Vec<u8>, Wire
 pub fn encode_challenge(challenge: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + base64::encoded_len(challenge.len(), true).unwrap_or(0), 0);
-    let written = STANDARD
-        .encode_slice(challenge, &mut out[start..])
-        .unwrap_or(0);
+    let written = STANDARD.encode_slice(challenge, &mut out[start..]).unwrap_or(0);
     out.truncate(start + written);
 }
 
@@ -75,9 +73,15 @@ mod tests {
         assert_eq!(decode_response(b"*", 100), Ok(ClientResponse::Abort));
         assert_eq!(decode_response(b"", 100), Ok(ClientResponse::Data(vec![])));
         assert_eq!(decode_response(b"=", 100), Ok(ClientResponse::Data(vec![])));
-        assert_eq!(decode_response(b"AGZvbwBiYXI=", 100), Ok(ClientResponse::Data(b"\0foo\0bar".to_vec())));
+        assert_eq!(
+            decode_response(b"AGZvbwBiYXI=", 100),
+            Ok(ClientResponse::Data(b"\0foo\0bar".to_vec()))
+        );
         assert_eq!(decode_response(b"!!", 100), Err(WireError::BadBase64));
-        assert_eq!(decode_response(&[b'A'; 20_000], MAX_RESPONSE_LINE), Err(WireError::TooLong(12288)));
+        assert_eq!(
+            decode_response(&[b'A'; 20_000], MAX_RESPONSE_LINE),
+            Err(WireError::TooLong(12288))
+        );
     }
 
     #[test]
@@ -90,7 +94,10 @@ mod tests {
     fn challenge_encoding() {
         let mut out = b"334 ".to_vec();
         encode_challenge(b"<1896.697170952@postoffice.reston.mci.net>", &mut out);
-        assert_eq!(out, b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
+        assert_eq!(
+            out,
+            b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"
+        );
         let mut empty = Vec::new();
         encode_challenge(b"", &mut empty);
         assert!(empty.is_empty());

@@ -1,0 +1,67 @@
+//! The reference server `mail-server`: configuration, bootstrap of the
+//! embedded default, limits, PROXY protocol, and the helper subcommands
+//! (`genkey`, `passwd`, `check-config`).
+
+pub mod bootstrap;
+pub mod config;
+pub mod limits;
+pub mod proxy;
+
+use std::fmt::Write;
+
+use config::{CleartextAuth, Config};
+
+/// The effective listeners and policy, as `check-config` prints them.
+pub fn describe(config: &Config) -> String {
+    let mut out = String::new();
+    let hostname = config.myhostname.clone().unwrap_or_else(bootstrap::system_hostname);
+    let _ = writeln!(out, "myhostname = {hostname}");
+    let _ = writeln!(out, "state_dir = {}", config.state_dir.display());
+    let _ = writeln!(out, "mydestination = {}", config.mydestination.join(", "));
+    let _ = writeln!(out, "relay_domains = {}", config.relay_domains.join(", "));
+    let _ = writeln!(out, "mynetworks = {}", config.mynetworks.join(", "));
+    let _ = writeln!(out, "message_size_limit = {}", config.message_size_limit);
+    let _ = writeln!(
+        out,
+        "auth: backend={} mechanisms={} failure_delay={}ms max_failures={}",
+        config.auth.backend,
+        config.auth.mechanisms.join(" "),
+        config.auth.failure_delay_ms,
+        config.auth.max_failures_per_connection
+    );
+    for l in &config.smtp {
+        let profile = match (l.tls.as_str(), l.require_auth) {
+            ("wrapper", _) => "submissions",
+            ("encrypt", true) => "submission",
+            _ => "mta",
+        };
+        let tls_auth_only = l.tls_auth_only || matches!(l.tls.as_str(), "encrypt" | "wrapper");
+        let _ = writeln!(
+            out,
+            "smtp {} profile={profile} tls={} tls_auth_only={tls_auth_only} require_auth={} restrictions={} bare_newline={}{}",
+            l.listen,
+            l.tls,
+            l.require_auth,
+            l.recipient_restrictions.join(","),
+            l.bare_newline,
+            if l.proxy_protocol { " proxy_protocol" } else { "" }
+        );
+    }
+    for (proto, listeners) in [("pop3", &config.pop3), ("imap", &config.imap)] {
+        for l in listeners {
+            let cleartext = match l.allow_cleartext_auth {
+                CleartextAuth::Bool(true) => "allowed",
+                CleartextAuth::Trusted => "mynetworks only",
+                _ => "refused",
+            };
+            let _ = writeln!(
+                out,
+                "{proto} {} tls={} cleartext_auth={cleartext}{}",
+                l.listen,
+                l.tls,
+                if l.proxy_protocol { " proxy_protocol" } else { "" }
+            );
+        }
+    }
+    out
+}

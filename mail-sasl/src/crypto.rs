@@ -1,0 +1,195 @@
+//! Small cryptographic helpers shared by mechanisms and verification:
+//! hex, MD5, HMAC-MD5, constant-time comparison, SASLprep, DIGEST-MD5 math.
+
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Decode exactly `N` octets of hex (either case); `None` for anything else.
+pub(crate) fn unhex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// MD5 of the concatenation of `parts`.
+pub(crate) fn md5(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// HMAC-MD5 (RFC 2104) of `message` keyed with `key`.
+pub(crate) fn hmac_md5(key: &[u8], message: &[u8]) -> [u8; 16] {
+    // HMAC accepts keys of any length; the error branch is unreachable but
+    // handled without a panic.
+    match Hmac::<Md5>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.finalize().into_bytes().into()
+        }
+        Err(_) => [0; 16],
+    }
+}
+
+/// Constant-time equality of two secrets of possibly different lengths:
+/// compares SHA-256 digests so neither content nor length leaks through timing.
+pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    let da = Sha256::digest(a);
+    let db = Sha256::digest(b);
+    bool::from(da.ct_eq(&db))
+}
+
+/// Constant-time equality of fixed-size values.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// SASLprep (RFC 4013, stored strings profile: unassigned code points refused).
+pub(crate) fn saslprep(s: &str) -> Option<String> {
+    match stringprep::saslprep(s) {
+        Ok(p) if !p.is_empty() || s.is_empty() => Some(p.into_owned()),
+        _ => None,
+    }
+}
+
+/// RFC 2831 §2.1.2.1: with `charset=utf-8`, a string whose characters all
+/// fit ISO 8859-1 is hashed as ISO 8859-1; anything else as UTF-8.
+pub(crate) fn digest_md5_bytes(s: &str) -> Vec<u8> {
+    if s.chars().all(|c| u32::from(c) <= 0xff) {
+        s.chars().map(|c| u32::from(c) as u8).collect()
+    } else {
+        s.as_bytes().to_vec()
+    }
+}
+
+/// H({ username-value ":" realm-value ":" passwd }) — Dovecot's `{DIGEST-MD5}`.
+pub(crate) fn digest_md5_ha1(user: &str, realm: &str, password: &str) -> [u8; 16] {
+    md5(&[
+        &digest_md5_bytes(user),
+        b":",
+        &digest_md5_bytes(realm),
+        b":",
+        &digest_md5_bytes(password),
+    ])
+}
+
+/// The inputs of a DIGEST-MD5 `response` / `rspauth` computation (qop=auth).
+pub(crate) struct DigestInputs<'a> {
+    pub(crate) nonce: &'a str,
+    pub(crate) cnonce: &'a str,
+    pub(crate) nc: &'a str,
+    pub(crate) qop: &'a str,
+    pub(crate) digest_uri: &'a str,
+    pub(crate) authzid: Option<&'a str>,
+}
+
+/// RFC 2831 §2.1.2.1 `response-value` (client) when `client` is true,
+/// `rspauth` (server, A2 without "AUTHENTICATE") otherwise; lowercase hex.
+pub(crate) fn digest_md5_response(ha1_secret: &[u8; 16], inputs: &DigestInputs<'_>, client: bool) -> String {
+    let mut a1: Vec<&[u8]> = vec![
+        ha1_secret,
+        b":",
+        inputs.nonce.as_bytes(),
+        b":",
+        inputs.cnonce.as_bytes(),
+    ];
+    if let Some(authzid) = inputs.authzid {
+        a1.push(b":");
+        a1.push(authzid.as_bytes());
+    }
+    let ha1 = hex(&md5(&a1));
+    let method: &[u8] = if client { b"AUTHENTICATE" } else { b"" };
+    let ha2 = hex(&md5(&[method, b":", inputs.digest_uri.as_bytes()]));
+    hex(&md5(&[
+        ha1.as_bytes(),
+        b":",
+        inputs.nonce.as_bytes(),
+        b":",
+        inputs.nc.as_bytes(),
+        b":",
+        inputs.cnonce.as_bytes(),
+        b":",
+        inputs.qop.as_bytes(),
+        b":",
+        ha2.as_bytes(),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_rejects() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex::<3>(b"00ABff"), Some([0x00, 0xab, 0xff]));
+        assert_eq!(unhex::<3>(b"00abf"), None);
+        assert_eq!(unhex::<3>(b"00abfg"), None);
+    }
+
+    #[test]
+    fn rfc2195_hmac() {
+        assert_eq!(
+            hex(&hmac_md5(
+                b"tanstaaftanstaaf",
+                b"<1896.697170952@postoffice.reston.mci.net>"
+            )),
+            "b913a602c7eda7a495b4e6e7334d3890"
+        );
+    }
+
+    #[test]
+    fn secrets_equal_is_exact() {
+        assert!(secrets_equal(b"abc", b"abc"));
+        assert!(!secrets_equal(b"abc", b"abd"));
+        assert!(!secrets_equal(b"abc", b"abcd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn saslprep_maps_and_refuses() {
+        // RFC 4013 §3 examples.
+        assert_eq!(saslprep("I\u{00AD}X").as_deref(), Some("IX"));
+        assert_eq!(saslprep("user").as_deref(), Some("user"));
+        assert_eq!(saslprep("\u{00AA}").as_deref(), Some("a"));
+        assert_eq!(saslprep("\u{2168}").as_deref(), Some("IX"));
+        assert_eq!(saslprep("\u{0007}"), None);
+        assert_eq!(saslprep("\u{0627}\u{0031}"), None);
+        // Non-ASCII space maps to SPACE.
+        assert_eq!(saslprep("a\u{00A0}b").as_deref(), Some("a b"));
+        // Mapped to nothing → empty → refused.
+        assert_eq!(saslprep("\u{00AD}"), None);
+    }
+
+    #[test]
+    fn latin1_conversion_for_digest() {
+        assert_eq!(digest_md5_bytes("caf\u{e9}"), vec![b'c', b'a', b'f', 0xe9]);
+        assert_eq!(digest_md5_bytes("\u{20ac}"), "\u{20ac}".as_bytes().to_vec());
+    }
+}

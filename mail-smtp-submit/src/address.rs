@@ -1,0 +1,182 @@
+//! Envelope addresses: syntax, and the routing tricks relay checks must see.
+
+use std::net::IpAddr;
+
+/// A parsed envelope address (`local@domain`), borrowing from the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mailbox<'a> {
+    /// The address without source route or brackets, as sent (`"a b"@x.example.`).
+    pub address: &'a str,
+    /// The local part as sent (quotes included).
+    pub local: &'a str,
+    /// The domain without one trailing dot, `None` for an unqualified address (`postmaster`).
+    pub domain: Option<&'a str>,
+    /// `[192.0.2.1]` / `[IPv6:…]` address literal, if the domain is one.
+    pub literal: Option<IpAddr>,
+    /// Sender-specified routing: a source route (`@a:b@c`), `%`, `!` or `@`
+    /// in the local part (quoted or not). Never an authorized destination.
+    pub routed: bool,
+}
+
+/// Why an address was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressError;
+
+/// Parse the inside of `<…>`. The empty (null) path is not accepted here.
+pub fn parse_mailbox(path: &str) -> Result<Mailbox<'_>, AddressError> {
+    if path.is_empty() || path.len() > 512 {
+        return Err(AddressError);
+    }
+    let mut routed = false;
+    let mut rest = path;
+    if rest.starts_with('@') {
+        // A-d-l: "@a,@b:" — validate the hops, then ignore them (RFC 5321 §4.1.2), but remember.
+        let colon = rest.find(':').ok_or(AddressError)?;
+        for hop in rest[..colon].split(',') {
+            let hop = hop.strip_prefix('@').ok_or(AddressError)?;
+            check_domain(hop)?;
+        }
+        rest = &rest[colon + 1..];
+        routed = true;
+    }
+    let at = last_unquoted_at(rest);
+    let (local, domain) = match at {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    check_local(local)?;
+    if local.contains(['%', '!', '@']) {
+        routed = true;
+    }
+    let mut literal = None;
+    let domain = match domain {
+        None => None,
+        Some(d) if d.starts_with('[') => {
+            literal = Some(parse_literal(d)?);
+            Some(d)
+        }
+        Some(d) => {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            check_domain(d)?;
+            Some(d)
+        }
+    };
+    Ok(Mailbox {
+        address: rest,
+        local,
+        domain,
+        literal,
+        routed,
+    })
+}
+
+fn last_unquoted_at(s: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut last = None;
+    for (i, b) in s.bytes().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'@' if !quoted => last = Some(i),
+            _ => {}
+        }
+    }
+    last
+}
+
+fn check_local(local: &str) -> Result<(), AddressError> {
+    if local.is_empty() || local.len() > 256 {
+        return Err(AddressError);
+    }
+    if local.starts_with('"') {
+        // quoted-string: qtext and quoted-pairs, closing quote last.
+        let inner = local[1..].strip_suffix('"').ok_or(AddressError)?;
+        let mut escaped = false;
+        for b in inner.bytes() {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' || b.is_ascii_control() {
+                return Err(AddressError);
+            }
+        }
+        return if escaped { Err(AddressError) } else { Ok(()) };
+    }
+    // Dot-atom (lenient about empty atoms, like Postfix), atext or UTF-8.
+    // An unquoted '@' is allowed here only as routing (flagged by the caller).
+    for b in local.bytes() {
+        let ok = b >= 0x80 || b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.@".contains(&b);
+        if !ok {
+            return Err(AddressError);
+        }
+    }
+    Ok(())
+}
+
+fn check_domain(d: &str) -> Result<(), AddressError> {
+    if d.is_empty() || d.len() > 255 {
+        return Err(AddressError);
+    }
+    for label in d.split('.') {
+        if label.is_empty() || label.len() > 63 || label.starts_with('-') {
+            return Err(AddressError);
+        }
+        if !label.bytes().all(|b| b >= 0x80 || b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(AddressError);
+        }
+    }
+    Ok(())
+}
+
+fn parse_literal(d: &str) -> Result<IpAddr, AddressError> {
+    let inner = d.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or(AddressError)?;
+    if let Some(v6) = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")) {
+        return v6.parse::<std::net::Ipv6Addr>().map(IpAddr::V6).map_err(|_| AddressError);
+    }
+    inner.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).map_err(|_| AddressError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_unqualified() {
+        let m = parse_mailbox("Alice@Example.COM.").unwrap();
+        assert_eq!((m.local, m.domain, m.routed), ("Alice", Some("Example.COM"), false));
+        let m = parse_mailbox("postmaster").unwrap();
+        assert_eq!((m.domain, m.routed), (None, false));
+    }
+
+    #[test]
+    fn routing_tricks_are_flagged() {
+        for a in [
+            "user%remote.example@local.example",
+            "remote.example!user@local.example",
+            "\"user@remote.example\"@local.example",
+            "\"user%remote.example\"@local.example",
+            "@local.example:user@remote.example",
+            "@a.example,@b.example:user@c.example",
+            "user@remote.example@local.example",
+            "remote!user",
+        ] {
+            assert!(parse_mailbox(a).unwrap().routed, "{a}");
+        }
+        assert_eq!(parse_mailbox("@local.example:user@remote.example").unwrap().domain, Some("remote.example"));
+    }
+
+    #[test]
+    fn bad_syntax() {
+        for a in ["", "a@", "a@b..c", "a@-b", "a b@c", "\"a@c", "a@[300.1.1.1]", "a@b.c..", "@x", "a@b c"] {
+            assert!(parse_mailbox(a).is_err(), "{a:?}");
+        }
+        let m = parse_mailbox("u@[IPv6:2001:db8::1]").unwrap();
+        assert_eq!(m.literal, Some("2001:db8::1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,307 @@
+//! Message content: the streaming `DATA` decoder (end-of-data detection,
+//! dot-unstuffing, bare-LF normalisation) and the `BDAT` line-ending normaliser.
+//!
+//! End of data is recognised only at `<CR><LF>.<CR><LF>` (the `<CR><LF>`
+//! that ended the `DATA` command counts as the first one). Every other
+//! "almost" sequence used for SMTP smuggling (`\n.\n`, `\r.\r\n`,
+//! `\r\n.\r\r\n`, `\r\n\x00.\r\n` …) is content. Bare `<LF>` line endings are
+//! stored as `<CR><LF>` and reported through [`DotDecoder::saw_bare_lf`], so a
+//! `reject` policy can refuse the message afterwards. Lines of any length pass
+//! through unchanged (Postfix stores them as continuation records); only the
+//! message size limit bounds them.
+
+/// Where the decoder is in the byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line; `crlf`: the previous line ended with `<CR><LF>`.
+    LineStart { crlf: bool },
+    /// Saw `.` at the start of a line (dropped: dot-unstuffing).
+    Dot { crlf: bool },
+    /// Saw `.` `<CR>` at the start of a line (the `<CR>` is held back).
+    DotCr { crlf: bool },
+    /// Inside a line; `cr`: the last content byte was `<CR>`.
+    InLine { cr: bool },
+    /// End of data seen.
+    Done,
+}
+
+/// Result of one [`DotDecoder::decode`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// Input bytes used. Less than the input only when `end` is true.
+    pub consumed: usize,
+    /// `<CR><LF>.<CR><LF>` was reached (its bytes are consumed, not output).
+    pub end: bool,
+}
+
+/// Streaming `DATA` decoder. Feed it any split of the input; the output is
+/// the same (property-tested).
+#[derive(Debug, Clone)]
+pub struct DotDecoder {
+    state: State,
+    bare_lf: bool,
+}
+
+impl Default for DotDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DotDecoder {
+    /// A decoder positioned right after the `DATA` command's `<CR><LF>`.
+    pub fn new() -> Self {
+        DotDecoder {
+            state: State::LineStart { crlf: true },
+            bare_lf: false,
+        }
+    }
+
+    /// Whether a bare `<LF>` line ending was seen (and normalised).
+    pub fn saw_bare_lf(&self) -> bool {
+        self.bare_lf
+    }
+
+    /// Whether the end of data has been reached.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Decode `input`, appending message content to `out`.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Decoded {
+        let mut i = 0;
+        let n = input.len();
+        while i < n {
+            match self.state {
+                State::Done => return Decoded { consumed: i, end: true },
+                State::InLine { cr } => {
+                    // Fast path: copy whole lines until a line starts with '.'
+                    // or ends in a bare LF.
+                    let start = i;
+                    let mut prev_cr = cr;
+                    let mut pos = i;
+                    loop {
+                        match memchr::memchr(b'\n', &input[pos..]) {
+                            None => {
+                                out.extend_from_slice(&input[start..]);
+                                let cr = if n > start { input[n - 1] == b'\r' } else { prev_cr };
+                                self.state = State::InLine { cr };
+                                return Decoded { consumed: n, end: false };
+                            }
+                            Some(rel) => {
+                                let lf = pos + rel;
+                                let crlf = if lf > start { input[lf - 1] == b'\r' } else { prev_cr };
+                                if !crlf {
+                                    out.extend_from_slice(&input[start..lf]);
+                                    out.extend_from_slice(b"\r\n");
+                                    self.bare_lf = true;
+                                    self.state = State::LineStart { crlf: false };
+                                    i = lf + 1;
+                                    break;
+                                }
+                                if lf + 1 < n && input[lf + 1] != b'.' {
+                                    // Ordinary line start: keep copying.
+                                    pos = lf + 1;
+                                    prev_cr = false;
+                                    continue;
+                                }
+                                out.extend_from_slice(&input[start..=lf]);
+                                self.state = State::LineStart { crlf: true };
+                                i = lf + 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                State::LineStart { crlf } => {
+                    if input[i] == b'.' {
+                        self.state = State::Dot { crlf };
+                        i += 1;
+                    } else {
+                        self.state = State::InLine { cr: false };
+                    }
+                }
+                State::Dot { crlf } => match input[i] {
+                    b'\r' => {
+                        self.state = State::DotCr { crlf };
+                        i += 1;
+                    }
+                    b'\n' => {
+                        // ".\n": an unstuffed empty line ended by a bare LF.
+                        out.extend_from_slice(b"\r\n");
+                        self.bare_lf = true;
+                        self.state = State::LineStart { crlf: false };
+                        i += 1;
+                    }
+                    _ => self.state = State::InLine { cr: false },
+                },
+                State::DotCr { crlf } => {
+                    if input[i] == b'\n' {
+                        i += 1;
+                        if crlf {
+                            self.state = State::Done;
+                            return Decoded { consumed: i, end: true };
+                        }
+                        // "\n.\r\n": not the end, the line was "." after a bare LF.
+                        out.extend_from_slice(b"\r\n");
+                        self.state = State::LineStart { crlf: true };
+                    } else {
+                        out.push(b'\r');
+                        self.state = State::InLine { cr: true };
+                    }
+                }
+            }
+        }
+        Decoded {
+            consumed: n,
+            end: self.state == State::Done,
+        }
+    }
+}
+
+/// `BDAT` content: bare `<LF>` becomes `<CR><LF>` (tracked across chunk
+/// boundaries); nothing else changes.
+#[derive(Debug, Clone, Default)]
+pub struct LfNormalizer {
+    last_cr: bool,
+    bare_lf: bool,
+}
+
+impl LfNormalizer {
+    /// A fresh normaliser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a bare `<LF>` was seen.
+    pub fn saw_bare_lf(&self) -> bool {
+        self.bare_lf
+    }
+
+    /// Append `input` to `out`, normalising bare LFs.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', input) {
+            let cr = if lf > 0 { input[lf - 1] == b'\r' } else { self.last_cr };
+            if !cr {
+                out.extend_from_slice(&input[start..lf]);
+                out.extend_from_slice(b"\r\n");
+                start = lf + 1;
+                self.bare_lf = true;
+            }
+        }
+        out.extend_from_slice(&input[start..]);
+        if let Some(&b) = input.last() {
+            self.last_cr = b == b'\r';
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(input: &[u8]) -> (Vec<u8>, Option<usize>, bool) {
+        let mut d = DotDecoder::new();
+        let mut out = Vec::new();
+        let r = d.decode(input, &mut out);
+        (out, r.end.then_some(r.consumed), d.saw_bare_lf())
+    }
+
+    #[test]
+    fn end_and_unstuffing() {
+        let (out, end, bare) = decode_all(b"Subject: x\r\n\r\n..leading dot\r\n.\r\nMAIL FROM");
+        assert_eq!(out, b"Subject: x\r\n\r\n.leading dot\r\n");
+        assert_eq!(end, Some(b"Subject: x\r\n\r\n..leading dot\r\n.\r\n".len()));
+        assert!(!bare);
+        assert_eq!(decode_all(b".\r\n"), (vec![], Some(3), false));
+    }
+
+    #[test]
+    fn smuggling_sequences_do_not_end_data() {
+        for seq in [
+            &b"\n.\n"[..],
+            b"\n.\r",
+            b"\r.\n",
+            b"\r.\r",
+            b"\n.\r\n",
+            b"\r.\r\n",
+            b"\r\n\x00.\r\n",
+            b"\r\n.\r\r\n",
+            b"\r\r\n.\r\r\n",
+            b"\r\n.\n",
+            b"\r\n.\r",
+        ] {
+            let mut msg = b"Subject: t\r\n\r\nbody".to_vec();
+            msg.extend_from_slice(seq);
+            msg.extend_from_slice(b"MAIL FROM:<x@y>\r\nmore\r\n.\r\n");
+            let (out, end, _) = decode_all(&msg);
+            assert_eq!(end, Some(msg.len()), "{seq:?} ended the message early");
+            assert!(out.windows(9).any(|w| w == b"MAIL FROM"), "{seq:?}");
+        }
+    }
+
+    #[test]
+    fn bare_lf_normalised_and_flagged() {
+        let (out, end, bare) = decode_all(b"a\nb\r\n.\n.x\r\n.\r\n");
+        assert_eq!(out, b"a\r\nb\r\n\r\nx\r\n");
+        assert!(end.is_some());
+        assert!(bare);
+    }
+
+    #[test]
+    fn long_lines_pass_through() {
+        let mut msg = vec![b'x'; 5000];
+        msg.extend_from_slice(b"\r\n.\r\n");
+        let (out, end, _) = decode_all(&msg);
+        assert_eq!(out.len(), 5002);
+        assert!(end.is_some());
+    }
+
+    #[test]
+    fn bdat_normaliser_across_chunks() {
+        let mut n = LfNormalizer::new();
+        let mut out = Vec::new();
+        n.push(b"a\r", &mut out);
+        n.push(b"\nb\n", &mut out);
+        n.push(b"\n", &mut out);
+        assert_eq!(out, b"a\r\nb\r\n\r\n");
+        assert!(n.saw_bare_lf());
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_invariance(data in proptest::collection::vec(
+            prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'.'), Just(0u8), Just(b'a')], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..6)) {
+            let (whole, whole_end, whole_bare) = decode_all(&data);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut d = DotDecoder::new();
+            let mut out = Vec::new();
+            let mut last = 0;
+            let mut end = None;
+            for cut in cuts.into_iter().chain(std::iter::once(data.len())) {
+                if end.is_some() { break; }
+                let r = d.decode(&data[last..cut], &mut out);
+                if r.end { end = Some(last + r.consumed); }
+                last = cut;
+            }
+            prop_assert_eq!(out, whole);
+            prop_assert_eq!(end, whole_end);
+            prop_assert_eq!(d.saw_bare_lf(), whole_bare);
+        }
+
+        #[test]
+        fn end_only_at_crlf_dot_crlf(data in proptest::collection::vec(
+            prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'.'), Just(b'a')], 0..100)) {
+            let (_, end, _) = decode_all(&data);
+            if let Some(e) = end {
+                // The consumed prefix ends with ".\r\n" preceded by "\r\n" or the DATA line.
+                prop_assert!(data[..e].ends_with(b".\r\n"));
+                prop_assert!(e == 3 || data[..e].ends_with(b"\r\n.\r\n"));
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run every cargo-fuzz target for a short time (default 20 s each) and fail
+# on any crash. Long campaigns: scripts/fuzz-campaign.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+rustup toolchain list | grep -q nightly || { echo "fuzz-smoke: the nightly toolchain is required" >&2; exit 1; }
+targets=$(cd fuzz && cargo +nightly fuzz list)
+[ -n "$targets" ] || { echo "fuzz-smoke: no fuzz targets found" >&2; exit 1; }
+cd fuzz && cargo +nightly fuzz build -O
+for t in $targets; do
+  mkdir -p "corpus/$t"
+  seeds=""
+  [ -d "seeds/$t" ] && seeds="seeds/$t"
+  dict=""
+  [ -f "dicts/$t.dict" ] && dict="-dict=dicts/$t.dict"
+  echo "fuzz-smoke: $t (${SECONDS_PER_TARGET}s)"
+  log="target/fuzz-smoke-$t.log"
+  mkdir -p target
+  if ! cargo +nightly fuzz run -O "$t" "corpus/$t" $seeds -- -max_total_time="$SECONDS_PER_TARGET" $dict -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "fuzz-smoke: target $t FAILED (artifacts in fuzz/artifacts/$t)" >&2
+    exit 1
+  fi
+  grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$log" || true
+done
+echo "fuzz-smoke: all targets ran without a crash"
