@@ -17,7 +17,9 @@ use mail_proto::{Line, LineReader};
 
 /// One realistic session: login, look, fetch and delete 4 messages, quit.
 fn session() -> (Vec<u8>, u64) {
-    let mut s = String::from("CAPA\r\nUSER ned@example.test\r\nPASS correct horse battery\r\nSTAT\r\nLIST\r\nUIDL\r\n");
+    let mut s = String::from(
+        "CAPA\r\nUSER ned@example.test\r\nPASS correct horse battery\r\nSTAT\r\nLIST\r\nUIDL\r\n",
+    );
     for i in 1..=4 {
         s.push_str(&format!("LIST {i}\r\nRETR {i}\r\nDELE {i}\r\n"));
     }
@@ -41,15 +43,10 @@ fn ours_drain(reader: &mut LineReader) -> usize {
 fn peer_drain(buf: &mut Vec<u8>) -> usize {
     let mut n = 0;
     let mut consumed = 0;
-    loop {
-        match pop3_codec::parse::command(&buf[consumed..]) {
-            Ok((rest, cmd)) => {
-                black_box(cmd);
-                consumed = buf.len() - rest.len();
-                n += 1;
-            }
-            Err(_) => break,
-        }
+    while let Ok((rest, cmd)) = pop3_codec::parse::command(&buf[consumed..]) {
+        black_box(cmd);
+        consumed = buf.len() - rest.len();
+        n += 1;
     }
     buf.drain(..consumed);
     n
@@ -111,7 +108,9 @@ fn message() -> Vec<u8> {
         if i % 50 == 0 {
             m.extend_from_slice(b".");
         }
-        m.extend_from_slice(format!("{i:08} lorem ipsum dolor sit amet, consectetur adipiscing elit sed do\r\n").as_bytes());
+        m.extend_from_slice(
+            format!("{i:08} lorem ipsum dolor sit amet, consectetur adipiscing elit sed do\r\n").as_bytes(),
+        );
         i += 1;
     }
     m.resize(1 << 20, b'x');

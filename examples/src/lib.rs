@@ -3,4 +3,5 @@
 
 pub mod imap_store;
 pub mod maildir;
+pub mod server;
 pub mod testing;

@@ -75,7 +75,9 @@ pub fn valid_user_dir(user: &str) -> bool {
         && user != "."
         && user != ".."
         && user.len() <= 255
-        && !user.bytes().any(|b| b == b'/' || b == b'\\' || b == 0 || b.is_ascii_control())
+        && !user
+            .bytes()
+            .any(|b| b == b'/' || b == b'\\' || b == 0 || b.is_ascii_control())
 }
 
 impl Maildir {
@@ -159,7 +161,11 @@ impl Maildir {
                 });
             }
         }
-        out.sort_by(|a, b| time_key(&a.base).cmp(&time_key(&b.base)).then_with(|| a.base.cmp(&b.base)));
+        out.sort_by(|a, b| {
+            time_key(&a.base)
+                .cmp(&time_key(&b.base))
+                .then_with(|| a.base.cmp(&b.base))
+        });
         Ok(out)
     }
 
@@ -253,7 +259,11 @@ fn time_key(base: &str) -> (u64, u64) {
     let micros = parts
         .next()
         .and_then(|p| p.strip_prefix('M'))
-        .map(|p| p.bytes().take_while(u8::is_ascii_digit).fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
+        .map(|p| {
+            p.bytes().take_while(u8::is_ascii_digit).fold(0u64, |n, d| {
+                n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            })
+        })
         .unwrap_or(0);
     (secs, micros)
 }

@@ -43,9 +43,18 @@ impl Pop3Server {
         let cert = mail_tls::self_signed(&["localhost".into(), "127.0.0.1".into()], 30).unwrap();
         cert.write_to(dir.path(), "mail").unwrap();
         let passwd = [
-            format!("ned:{}", hash_password(Scheme::Plain, "ned", "secret", "").unwrap()),
-            format!("alice:{}", hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()),
-            format!("bob:{}", hash_password(Scheme::CramMd5, "bob", "builder", "").unwrap()),
+            format!(
+                "ned:{}",
+                hash_password(Scheme::Plain, "ned", "secret", "").unwrap()
+            ),
+            format!(
+                "alice:{}",
+                hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()
+            ),
+            format!(
+                "bob:{}",
+                hash_password(Scheme::CramMd5, "bob", "builder", "").unwrap()
+            ),
         ]
         .join("\n");
         std::fs::write(dir.path().join("passwd"), passwd + "\n").unwrap();
@@ -55,7 +64,10 @@ impl Pop3Server {
             md.deliver(&m).unwrap();
             std::thread::sleep(Duration::from_millis(2));
         }
-        Maildir::for_user(&root, "alice").unwrap().deliver(b"Subject: alice\n\nhi\n").unwrap();
+        Maildir::for_user(&root, "alice")
+            .unwrap()
+            .deliver(b"Subject: alice\n\nhi\n")
+            .unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pop3-demo"));
@@ -74,7 +86,10 @@ impl Pop3Server {
             .stderr(log);
         let child = ChildGuard::spawn(&mut cmd).expect("start pop3-demo");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(wait_for_port(addr, Duration::from_secs(10)), "pop3-demo did not listen");
+        assert!(
+            wait_for_port(addr, Duration::from_secs(10)),
+            "pop3-demo did not listen"
+        );
         Pop3Server {
             _child: child,
             port,
@@ -220,7 +235,13 @@ fn poplib_stls_user_pass_and_every_transaction_command() {
     let server = Pop3Server::start("starttls", &[]);
     let (out, deleted) = poplib(&server, "stls");
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
-    let left: Vec<String> = server.maildir("ned").list().unwrap().into_iter().map(|m| m.base).collect();
+    let left: Vec<String> = server
+        .maildir("ned")
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.base)
+        .collect();
     assert_eq!(left.len(), 2, "DELE 1 + QUIT removed exactly one file: {left:?}");
     assert!(!left.contains(&deleted));
     assert!(server.log().contains("TLS connection established"));
@@ -233,7 +254,11 @@ fn poplib_pop3s_and_dropped_connection_deletes_nothing() {
     let (out, _) = poplib(&server, "drop");
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(server.maildir("ned").list().unwrap().len(), 3, "no QUIT, no deletion");
+    assert_eq!(
+        server.maildir("ned").list().unwrap().len(),
+        3,
+        "no QUIT, no deletion"
+    );
     // The lock was released with the connection: a new session logs in.
     let (out, _) = poplib(&server, "pop3s");
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
@@ -242,7 +267,9 @@ fn poplib_pop3s_and_dropped_connection_deletes_nothing() {
 
 #[test]
 fn poplib_apop_and_in_use() {
-    let Some(python) = require_tool("python3") else { return };
+    let Some(python) = require_tool("python3") else {
+        return;
+    };
     let server = Pop3Server::start("starttls", &["--apop"]);
     let script = r#"
 import poplib, sys
@@ -288,48 +315,111 @@ fn curl_stls_and_pop3s_with_every_mechanism() {
         let url = format!("pop3://127.0.0.1:{}/1", server.port);
         let out = run(
             &curl,
-            &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", "--login-options", &opt, &url],
+            &[
+                "-sS",
+                "--ssl-reqd",
+                "--cacert",
+                &ca,
+                "-u",
+                "ned:secret",
+                "--login-options",
+                &opt,
+                &url,
+            ],
             None,
         );
-        assert!(out.status.success(), "{mech} over STLS: {}\n{}", text(&out), server.log());
+        assert!(
+            out.status.success(),
+            "{mech} over STLS: {}\n{}",
+            text(&out),
+            server.log()
+        );
         assert_eq!(out.stdout, wire_form(&first), "{mech}: RETR bytes");
 
         let url = format!("pop3s://127.0.0.1:{}/1", ssl_server.port);
         let out = run(
             &curl,
-            &["-sS", "--cacert", &ssl_ca, "-u", "ned:secret", "--login-options", &opt, &url],
+            &[
+                "-sS",
+                "--cacert",
+                &ssl_ca,
+                "-u",
+                "ned:secret",
+                "--login-options",
+                &opt,
+                &url,
+            ],
             None,
         );
-        assert!(out.status.success(), "{mech} over POP3S: {}\n{}", text(&out), ssl_server.log());
+        assert!(
+            out.status.success(),
+            "{mech} over POP3S: {}\n{}",
+            text(&out),
+            ssl_server.log()
+        );
         assert_eq!(out.stdout, wire_form(&first), "{mech}: POP3S RETR bytes");
     }
     // LIST through curl; a wrong password fails with curl's login error (67).
     let url = format!("pop3://127.0.0.1:{}/", server.port);
-    let out = run(&curl, &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url], None);
+    let out = run(
+        &curl,
+        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url],
+        None,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let listing = String::from_utf8_lossy(&out.stdout);
     assert_eq!(listing.lines().count(), 3, "{listing}");
     let out = run(
         &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:wrong", "--login-options", "AUTH=PLAIN", &url],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            "ned:wrong",
+            "--login-options",
+            "AUTH=PLAIN",
+            &url,
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(67), "{}", text(&out));
     // A one-way hash serves PLAIN but not CRAM-MD5.
     let out = run(
         &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "alice:wonder land", "--login-options", "AUTH=PLAIN", &url],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            "alice:wonder land",
+            "--login-options",
+            "AUTH=PLAIN",
+            &url,
+        ],
         None,
     );
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     // Plain POP3 without STLS: curl cannot log in with PLAIN over cleartext.
-    let out = run(&curl, &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url], None);
-    assert!(!out.status.success(), "PLAIN over cleartext must fail: {}", text(&out));
+    let out = run(
+        &curl,
+        &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url],
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "PLAIN over cleartext must fail: {}",
+        text(&out)
+    );
 }
 
 #[test]
 fn fetchmail_stls_cram_md5() {
-    let Some(fetchmail) = require_tool("fetchmail") else { return };
+    let Some(fetchmail) = require_tool("fetchmail") else {
+        return;
+    };
     let server = Pop3Server::start("starttls", &[]);
     let home = server.dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
@@ -354,7 +444,17 @@ fn fetchmail_stls_cram_md5() {
     let mut cmd = Command::new("timeout");
     cmd.arg("60")
         .arg(&fetchmail)
-        .args(["-f", &rc_s, "--nosyslog", "-v", "-k", "-i", &ids, "--pidfile", &pid])
+        .args([
+            "-f",
+            &rc_s,
+            "--nosyslog",
+            "-v",
+            "-k",
+            "-i",
+            &ids,
+            "--pidfile",
+            &pid,
+        ])
         .env("HOME", &home)
         .env("FETCHMAILHOME", &home)
         .stdin(Stdio::null());
@@ -364,16 +464,27 @@ fn fetchmail_stls_cram_md5() {
     let log = text(&out);
     eprintln!("{log}");
     assert!(log.contains("POP3> STLS"), "fetchmail used STLS: {log}");
-    assert!(log.contains("POP3> AUTH CRAM-MD5"), "fetchmail used CRAM-MD5: {log}");
+    assert!(
+        log.contains("POP3> AUTH CRAM-MD5"),
+        "fetchmail used CRAM-MD5: {log}"
+    );
     assert!(log.contains("POP3< +OK Logged in."), "{log}");
     let fetched = std::fs::read(&sink).unwrap();
     let fetched = String::from_utf8_lossy(&fetched);
     for subject in ["Subject: first", "Subject: second", "Subject: big"] {
-        assert!(fetched.contains(subject), "{subject} missing from {}", &fetched[..fetched.len().min(500)]);
+        assert!(
+            fetched.contains(subject),
+            "{subject} missing from {}",
+            &fetched[..fetched.len().min(500)]
+        );
     }
     assert!(fetched.contains("00042 the quick brown fox"));
     assert!(fetched.contains("\n.hidden dot"), "dot-unstuffed by fetchmail");
-    assert_eq!(server.maildir("ned").list().unwrap().len(), 3, "-k keeps messages");
+    assert_eq!(
+        server.maildir("ned").list().unwrap().len(),
+        3,
+        "-k keeps messages"
+    );
 
     // Without -k, fetchmail deletes what it fetched (DELE + QUIT).
     let mut cmd = Command::new("timeout");
@@ -385,23 +496,46 @@ fn fetchmail_stls_cram_md5() {
         .stdin(Stdio::null());
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), server.log());
-    assert!(server.maildir("ned").list().unwrap().is_empty(), "{}", server.log());
+    assert!(
+        server.maildir("ned").list().unwrap().is_empty(),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
 fn openssl_s_client_starttls_pop3() {
-    let Some(openssl) = require_tool("openssl") else { return };
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
     let server = Pop3Server::start("starttls", &[]);
     let connect = format!("127.0.0.1:{}", server.port);
     let ca = server.ca().display().to_string();
     let out = run(
         &openssl,
-        &["s_client", "-starttls", "pop3", "-connect", &connect, "-CAfile", &ca, "-brief", "-crlf", "-quiet"],
+        &[
+            "s_client",
+            "-starttls",
+            "pop3",
+            "-connect",
+            &connect,
+            "-CAfile",
+            &ca,
+            "-brief",
+            "-crlf",
+            "-quiet",
+        ],
         Some(b"CAPA\nUSER ned\nPASS secret\nSTAT\nQUIT\n"),
     );
     let all = text(&out);
-    assert!(all.contains("Protocol version: TLSv1.3") || all.contains("TLSv1.3"), "{all}");
-    assert!(all.contains("\nUSER\r\n") || all.contains("USER\r"), "USER offered after TLS: {all}");
+    assert!(
+        all.contains("Protocol version: TLSv1.3") || all.contains("TLSv1.3"),
+        "{all}"
+    );
+    assert!(
+        all.contains("\nUSER\r\n") || all.contains("USER\r"),
+        "USER offered after TLS: {all}"
+    );
     assert!(!all.contains("STLS\r\n"), "STLS not offered after TLS: {all}");
     assert!(all.contains("+OK Logged in."), "{all}\n{}", server.log());
     assert!(all.contains("+OK 3 "), "{all}");
@@ -419,7 +553,11 @@ fn raw_stls_injection_and_pop3s_plaintext() {
     s.write_all(b"STLS\r\nCAPA\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let n = s.read(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"+OK Begin TLS negotiation now.\r\n", "CAPA never answered in clear");
+    assert_eq!(
+        &buf[..n],
+        b"+OK Begin TLS negotiation now.\r\n",
+        "CAPA never answered in clear"
+    );
     drop(s);
 
     let ssl = Pop3Server::start("wrapper", &[]);
@@ -428,5 +566,8 @@ fn raw_stls_injection_and_pop3s_plaintext() {
     s.write_all(b"CAPA\r\n").unwrap();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
-    assert!(!got.windows(3).any(|w| w == b"+OK"), "no plaintext reply on POP3S: {got:?}");
+    assert!(
+        !got.windows(3).any(|w| w == b"+OK"),
+        "no plaintext reply on POP3S: {got:?}"
+    );
 }

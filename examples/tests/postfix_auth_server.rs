@@ -69,7 +69,16 @@ fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("run command")
 }
 
-fn start() -> Option<Setup> {
+/// Which credential backend the auth server uses.
+enum Backend {
+    /// A passwd-file with `alice:{PLAIN}secret`.
+    PasswdFile,
+    /// This PAM service.
+    #[cfg_attr(not(feature = "pam"), allow(dead_code))]
+    Pam(String),
+}
+
+fn start(backend: Backend) -> Option<Setup> {
     let postfix = require_tool("postfix")?;
     require_tool("swaks")?;
     require_tool("gsasl")?;
@@ -79,14 +88,17 @@ fn start() -> Option<Setup> {
 
     // Users: {PLAIN} serves every mechanism, so CRAM-MD5 and DIGEST-MD5 pass through Postfix too.
     std::fs::write(d.join("users"), "alice:{PLAIN}secret\n").unwrap();
+    let backend_args: Vec<std::ffi::OsString> = match backend {
+        Backend::PasswdFile => vec!["--passwd-file".into(), d.join("users").into()],
+        Backend::Pam(service) => vec!["--pam".into(), service.into()],
+    };
     let socket = d.join("auth");
     let auth_log = std::fs::File::create(d.join("auth.log")).unwrap();
     let auth = ChildGuard::spawn(
         Command::new(env!("CARGO_BIN_EXE_dovecot-auth-server"))
             .arg("--socket")
             .arg(&socket)
-            .arg("--passwd-file")
-            .arg(d.join("users"))
+            .args(&backend_args)
             .args(["--mechanisms", "PLAIN,LOGIN,CRAM-MD5,DIGEST-MD5"])
             // swaks and gsasl name the server 127.0.0.1 in DIGEST-MD5's digest-uri.
             .args(["--hostname", "127.0.0.1", "--failure-delay-ms", "0"])
@@ -242,7 +254,9 @@ fn gsasl(setup: &Setup, cert: &Path, mechanism: &str, user: &str, password: &str
 
 #[test]
 fn postfix_uses_our_dovecot_auth_server() {
-    let Some(setup) = start() else { return };
+    let Some(setup) = start(Backend::PasswdFile) else {
+        return;
+    };
     let context = |what: &str, out: &str| {
         format!(
             "{what}\n--- client\n{out}\n--- auth server\n{}\n--- maillog\n{}",
@@ -336,4 +350,100 @@ fn postfix_uses_our_dovecot_auth_server() {
         "{}",
         setup.maillog()
     );
+}
+
+/// The same through PAM (`pam_pwdfile`): only PLAIN and LOGIN can be
+/// served, so Postfix advertises only those.
+#[cfg(feature = "pam")]
+#[test]
+fn postfix_uses_our_dovecot_auth_server_with_pam() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !root {
+        assert!(
+            !mail_examples::testing::in_ci(),
+            "the PAM test needs root (CI=true)"
+        );
+        eprintln!("SKIPPED: the PAM test needs root");
+        return;
+    }
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let pwdir = TempDir::new("postfix-pam");
+    let hash = run(Command::new(openssl).args(["passwd", "-6", "secret"]));
+    assert!(hash.status.success());
+    let passwd = pwdir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        format!("alice:{}\n", String::from_utf8_lossy(&hash.stdout).trim()),
+    )
+    .unwrap();
+    let service = PamServiceFile::create(&format!(
+        "auth    required pam_pwdfile.so pwdfile={} nodelay\naccount required pam_permit.so\n",
+        passwd.display()
+    ));
+    let Some(setup) = start(Backend::Pam(service.name.clone())) else {
+        return;
+    };
+    let context = |what: &str, out: &str| {
+        format!(
+            "{what}\n--- client\n{out}\n--- auth server\n{}\n--- maillog\n{}",
+            setup.auth_log(),
+            setup.maillog()
+        )
+    };
+    let (_, ehlo) = swaks(&setup, true, "PLAIN", "alice", "secret");
+    assert!(
+        ehlo.contains("250-AUTH PLAIN LOGIN\n") || ehlo.contains("250-AUTH PLAIN LOGIN\r\n"),
+        "{}",
+        context("EHLO", &ehlo)
+    );
+    for mechanism in ["PLAIN", "LOGIN"] {
+        let (rc, out) = swaks(&setup, true, mechanism, "alice", "secret");
+        assert_eq!(
+            rc,
+            0,
+            "{}",
+            context(&format!("PAM {mechanism} right password"), &out)
+        );
+        let (rc, out) = swaks(&setup, true, mechanism, "alice", "wrong");
+        assert_eq!(
+            rc,
+            SWAKS_AUTH_FAILED,
+            "{}",
+            context(&format!("PAM {mechanism} wrong password"), &out)
+        );
+        let (ok, out) = gsasl(&setup, &setup.cert(), mechanism, "alice", "secret");
+        assert!(ok, "{}", context(&format!("gsasl PAM {mechanism}"), &out));
+    }
+    let (rc, out) = swaks(&setup, true, "CRAM-MD5", "alice", "secret");
+    assert_ne!(rc, 0, "{}", context("CRAM-MD5 is not offered with PAM", &out));
+}
+
+/// A PAM service file under /etc/pam.d, removed when dropped.
+#[cfg(feature = "pam")]
+struct PamServiceFile {
+    name: String,
+    path: PathBuf,
+}
+
+#[cfg(feature = "pam")]
+impl PamServiceFile {
+    fn create(body: &str) -> Self {
+        let name = format!("mailtest-{:016x}", rand::random::<u64>());
+        let path = Path::new("/etc/pam.d").join(&name);
+        std::fs::write(&path, body).expect("write /etc/pam.d service file");
+        Self { name, path }
+    }
+}
+
+#[cfg(feature = "pam")]
+impl Drop for PamServiceFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

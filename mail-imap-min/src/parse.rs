@@ -862,10 +862,12 @@ fn command_body<'a>(c: &mut Cursor<'a>) -> PResult<CommandBody<'a>> {
             let initial_response = if c.peek() == Some(b' ') {
                 c.pos += 1;
                 let ir = c.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
-                if ir.is_empty() {
+                if ir.is_empty() && !c.at_end() {
                     return Err("Invalid initial response");
                 }
-                Some(ir)
+                // mutt (via GNU SASL) sends `AUTHENTICATE CRAM-MD5 ` with a
+                // trailing space: no initial response.
+                (!ir.is_empty()).then_some(ir)
             } else {
                 None
             };

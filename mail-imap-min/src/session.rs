@@ -1315,13 +1315,13 @@ impl Core {
             out.extend_from_slice(b"UID ");
             number(out, u64::from(uid));
         }
-        if report_flags {
-            sep(out);
-            out.extend_from_slice(format!("FLAGS {flags}").as_bytes());
-        }
         for item in &job.items {
             match item {
-                FetchAttr::Uid | FetchAttr::Flags => {}
+                FetchAttr::Uid => {}
+                FetchAttr::Flags => {
+                    sep(out);
+                    out.extend_from_slice(format!("FLAGS {flags}").as_bytes());
+                }
                 FetchAttr::InternalDate => {
                     sep(out);
                     out.extend_from_slice(b"INTERNALDATE ");
@@ -1382,6 +1382,10 @@ impl Core {
                     }
                 }
             }
+        }
+        if report_flags && !job.items.contains(&FetchAttr::Flags) {
+            sep(out);
+            out.extend_from_slice(format!("FLAGS {flags}").as_bytes());
         }
         out.extend_from_slice(b")\r\n");
     }

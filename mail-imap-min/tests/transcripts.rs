@@ -156,7 +156,12 @@ fn authenticate_login_and_cram_md5() {
 
     let mut h = Harness::new(config(false));
     h.drain();
+    // mutt (GNU SASL) sends a trailing space after the mechanism name.
+    let first = h.run("z AUTHENTICATE CRAM-MD5 \r\n*\r\n");
+    assert!(first.starts_with("+ ") && first.ends_with("z BAD Authentication aborted by client.\r\n"), "{first}");
     let out = h.run("a AUTHENTICATE CRAM-MD5\r\n");
+    // Each exchange gets a fresh challenge.
+    assert_ne!(first.lines().next(), out.lines().next());
     let challenge_b64 = out.strip_prefix("+ ").unwrap().trim_end();
     use base64::Engine;
     let challenge = base64::engine::general_purpose::STANDARD.decode(challenge_b64).unwrap();
@@ -166,13 +171,6 @@ fn authenticate_login_and_cram_md5() {
     let digest: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     let out = h.run(&format!("{}\r\n", b64(format!("ned {digest}").as_bytes())));
     assert!(out.starts_with("a OK [CAPABILITY"), "{out}");
-    // A second exchange gets a different challenge.
-    let mut h2 = Harness::new(config(false));
-    h2.drain();
-    h2.run("x AUTHENTICATE CRAM-MD5\r\n*\r\n");
-    let second = h2.run("y AUTHENTICATE CRAM-MD5\r\n");
-    assert_ne!(second, out);
-    assert_ne!(second.trim_end(), format!("+ {challenge_b64}"));
 }
 
 #[test]
@@ -240,7 +238,7 @@ fn fetch_metadata_and_bodies() {
     let out = h.run("c FETCH 3 BODY[TEXT]\r\n");
     assert_eq!(
         out,
-        "* 3 FETCH (FLAGS (\\Seen \\Flagged) BODY[TEXT] {7}\r\nshort\r\n)\r\nc OK Fetch completed.\r\n"
+        "* 3 FETCH (BODY[TEXT] {7}\r\nshort\r\n FLAGS (\\Seen \\Flagged))\r\nc OK Fetch completed.\r\n"
     );
     assert!(h.log.iter().any(|e| e.contains("FlagsChanged") && e.contains("uid: 7")), "{:?}", h.log);
     assert_eq!(h.mailboxes["INBOX"].2[2].meta.flags, Flags::SEEN.union(Flags::FLAGGED));

@@ -5,8 +5,8 @@
 //! never sees the secret: it emits [`crate::Event::ApopVerify`] with an
 //! [`ApopRequest`] and the caller answers with [`crate::Pop3Session::auth_verified`].
 
-use md5::{Digest, Md5};
 use mail_sasl::{StoredSecret, VerifyOutcome};
+use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
 /// An APOP attempt to check against the user's stored secret.
@@ -111,8 +111,14 @@ mod tests {
             req.verify_with(&StoredSecret::plain("tanstaaf")),
             VerifyOutcome::Success { server_proof: None }
         );
-        assert_eq!(req.verify_with(&StoredSecret::plain("wrong")), VerifyOutcome::Failure);
-        assert_eq!(req.verify_with(&StoredSecret::Hashed("{SHA512-CRYPT}x".into())), VerifyOutcome::Failure);
+        assert_eq!(
+            req.verify_with(&StoredSecret::plain("wrong")),
+            VerifyOutcome::Failure
+        );
+        assert_eq!(
+            req.verify_with(&StoredSecret::Hashed("{SHA512-CRYPT}x".into())),
+            VerifyOutcome::Failure
+        );
         assert_eq!(req.dummy_verify(), VerifyOutcome::Failure);
         assert!(decode_hex_digest(b"zz").is_none());
         assert!(decode_hex_digest(&[b'g'; 32]).is_none());

@@ -120,8 +120,12 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseError> {
         }
         APOP => {
             let mut args = Args(rest);
-            let user = args.next().ok_or(ParseError::Syntax("APOP needs a name and a digest."))?;
-            let digest = args.next().ok_or(ParseError::Syntax("APOP needs a name and a digest."))?;
+            let user = args
+                .next()
+                .ok_or(ParseError::Syntax("APOP needs a name and a digest."))?;
+            let digest = args
+                .next()
+                .ok_or(ParseError::Syntax("APOP needs a name and a digest."))?;
             args.end()?;
             Ok(Command::Apop { user, digest })
         }
@@ -147,8 +151,12 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseError> {
         DELE => one_msg(rest).map(Command::Dele),
         TOP => {
             let mut args = Args(rest);
-            let msg = args.next().ok_or(ParseError::Syntax("TOP needs a message number and a line count."))?;
-            let lines = args.next().ok_or(ParseError::Syntax("TOP needs a message number and a line count."))?;
+            let msg = args
+                .next()
+                .ok_or(ParseError::Syntax("TOP needs a message number and a line count."))?;
+            let lines = args
+                .next()
+                .ok_or(ParseError::Syntax("TOP needs a message number and a line count."))?;
             args.end()?;
             Ok(Command::Top {
                 msg: number(msg)?,
@@ -223,16 +231,31 @@ mod tests {
     #[test]
     fn commands_and_arguments() {
         assert_eq!(parse_command(b"user ned"), Ok(Command::User(b"ned")));
-        assert_eq!(parse_command(b"PASS two words "), Ok(Command::Pass(b"two words ")));
+        assert_eq!(
+            parse_command(b"PASS two words "),
+            Ok(Command::Pass(b"two words "))
+        );
         assert_eq!(parse_command(b"PASS "), Ok(Command::Pass(b"")));
-        assert_eq!(parse_command(b"PASS"), Err(ParseError::Syntax("PASS needs a password.")));
+        assert_eq!(
+            parse_command(b"PASS"),
+            Err(ParseError::Syntax("PASS needs a password."))
+        );
         assert_eq!(parse_command(b"LIST"), Ok(Command::List(None)));
         assert_eq!(parse_command(b"list  2"), Ok(Command::List(Some(2))));
         assert_eq!(parse_command(b"TOP 1 10"), Ok(Command::Top { msg: 1, lines: 10 }));
         assert_eq!(parse_command(b"RETR 99999999999"), Ok(Command::Retr(u32::MAX)));
-        assert_eq!(parse_command(b"RETR"), Err(ParseError::Syntax("Message number missing.")));
-        assert_eq!(parse_command(b"RETR -1"), Err(ParseError::Syntax("Invalid message number.")));
-        assert_eq!(parse_command(b"STAT x"), Err(ParseError::Syntax("Too many arguments.")));
+        assert_eq!(
+            parse_command(b"RETR"),
+            Err(ParseError::Syntax("Message number missing."))
+        );
+        assert_eq!(
+            parse_command(b"RETR -1"),
+            Err(ParseError::Syntax("Invalid message number."))
+        );
+        assert_eq!(
+            parse_command(b"STAT x"),
+            Err(ParseError::Syntax("Too many arguments."))
+        );
         assert_eq!(parse_command(b"QUIT "), Ok(Command::Quit));
         assert_eq!(
             parse_command(b"AUTH PLAIN AGZvbwBiYXI="),

@@ -174,12 +174,25 @@ pub enum Event {
 
 #[derive(Debug)]
 enum State {
-    Authorization { user: Option<String> },
-    AwaitVerify { method: AuthMethod, user: String, exchange: Option<Exchange> },
-    SaslResponse { exchange: Exchange },
+    Authorization {
+        user: Option<String>,
+    },
+    AwaitVerify {
+        method: AuthMethod,
+        user: String,
+        exchange: Option<Exchange>,
+    },
+    SaslResponse {
+        exchange: Exchange,
+    },
     AwaitMaildrop,
     Transaction,
-    Streaming { index: usize, stuffer: Stuffer, started: bool, top: bool },
+    Streaming {
+        index: usize,
+        stuffer: Stuffer,
+        started: bool,
+        top: bool,
+    },
     AwaitUpdate,
     AwaitTls,
     Closed,
@@ -512,7 +525,9 @@ impl Pop3Session {
     /// decision is awaited.
     fn advance(&mut self) {
         loop {
-            if !self.inner.events.is_empty() || self.inner.output_len() >= self.inner.config.max_pending_output {
+            if !self.inner.events.is_empty()
+                || self.inner.output_len() >= self.inner.config.max_pending_output
+            {
                 return;
             }
             let sasl = match self.inner.state {
@@ -520,7 +535,9 @@ impl Pop3Session {
                 State::SaslResponse { .. } => true,
                 _ => return,
             };
-            let Some(line) = self.reader.next_line() else { return };
+            let Some(line) = self.reader.next_line() else {
+                return;
+            };
             if sasl {
                 self.inner.sasl_line(line);
             } else {
@@ -725,9 +742,7 @@ impl Inner {
                     exchange: None,
                 };
             }
-            Command::Auth {
-                mechanism: None, ..
-            } => {
+            Command::Auth { mechanism: None, .. } => {
                 let offered = self.offered();
                 self.out.extend_from_slice(b"+OK\r\n");
                 for m in offered.iter() {
@@ -758,7 +773,11 @@ impl Inner {
             return self.reply(reply::UNSUPPORTED_MECH);
         };
         if !self.offered().contains(mech) {
-            let would_be_offered = self.config.mechanisms.offered(self.config.backend, true).contains(mech);
+            let would_be_offered = self
+                .config
+                .mechanisms
+                .offered(self.config.backend, true)
+                .contains(mech);
             if mech.is_plaintext() && would_be_offered && self.plaintext_needs_tls() {
                 return self.reply(reply::PLAINTEXT_DISALLOWED);
             }
@@ -862,7 +881,8 @@ impl Inner {
 
     fn capa(&mut self) {
         self.out.extend_from_slice(b"+OK Capability list follows\r\n");
-        self.out.extend_from_slice(b"TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+        self.out
+            .extend_from_slice(b"TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
         if matches!(self.state, State::Authorization { .. }) && self.stls_offered() {
             self.out.extend_from_slice(b"STLS\r\n");
         }
@@ -880,8 +900,7 @@ impl Inner {
         }
         if let Some(imp) = &self.config.implementation {
             self.out.extend_from_slice(b"IMPLEMENTATION ");
-            self.out
-                .extend(imp.bytes().filter(|b| (0x20..0x7f).contains(b)));
+            self.out.extend(imp.bytes().filter(|b| (0x20..0x7f).contains(b)));
             self.out.extend_from_slice(b"\r\n");
         }
         self.out.extend_from_slice(b".\r\n");

@@ -2,7 +2,7 @@
 //! arbitrary input never panics and memory stays bounded; LIST sizes match
 //! what RETR sends.
 
-use mail_pop3::{Config, Event, MessageInfo, Pop3Session, wire_size};
+use mail_pop3::{wire_size, Config, Event, MessageInfo, Pop3Session};
 use mail_proto::Session;
 use mail_sasl::{BackendCapabilities, Mechanism, MechanismSet, StoredSecret, VerifyOutcome};
 use proptest::prelude::*;
@@ -54,7 +54,10 @@ fn run(pieces: &[&[u8]], message_chunk: usize) -> (Vec<u8>, Vec<String>) {
                     let list = store
                         .iter()
                         .enumerate()
-                        .map(|(i, m)| MessageInfo { size: wire_size(m), uid: format!("u{i}") })
+                        .map(|(i, m)| MessageInfo {
+                            size: wire_size(m),
+                            uid: format!("u{i}"),
+                        })
                         .collect();
                     pop.maildrop_opened(list).unwrap();
                 }

@@ -29,9 +29,14 @@ fn tls_pair() -> (ServerTls, ClientConnection) {
     for c in rustls_pemfile::certs(&mut cert.cert_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
-    let client_config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let client =
-        ClientConnection::new(Arc::new(client_config), ServerName::try_from("localhost").unwrap()).unwrap();
+    let client_config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = ClientConnection::new(
+        Arc::new(client_config),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
     (server, client)
 }
 
@@ -84,13 +89,23 @@ fn stls_capa_injection_is_discarded() {
     // One TCP write: STLS and an injected CAPA.
     server.receive(b"STLS\r\nCAPA\r\n").unwrap();
     assert!(server.next_event().is_none());
-    assert_eq!(server.take_output(), b"+OK Begin TLS negotiation now.\r\n", "CAPA not answered in clear");
+    assert_eq!(
+        server.take_output(),
+        b"+OK Begin TLS negotiation now.\r\n",
+        "CAPA not answered in clear"
+    );
     assert!(server.is_tls());
 
     let mut events = Vec::new();
     let plain = pump(&mut server, &mut client, &mut events);
-    assert!(plain.is_empty(), "nothing answered after the handshake either: {plain:?}");
-    assert!(matches!(events.first(), Some(SecuredEvent::TlsEstablished(_))), "{events:?}");
+    assert!(
+        plain.is_empty(),
+        "nothing answered after the handshake either: {plain:?}"
+    );
+    assert!(
+        matches!(events.first(), Some(SecuredEvent::TlsEstablished(_))),
+        "{events:?}"
+    );
     assert!(
         events.contains(&SecuredEvent::InjectionDiscarded { bytes: 6 }),
         "the 6 bytes of CAPA\\r\\n are reported: {events:?}"
@@ -112,7 +127,10 @@ fn stls_capa_injection_is_discarded() {
 fn pop3s_plaintext_gets_no_plaintext_reply() {
     let (tls, _client) = tls_pair();
     let mut server = Secured::implicit(Pop3Session::new(config(true)), tls);
-    assert!(server.take_output().is_empty(), "greeting waits for the handshake");
+    assert!(
+        server.take_output().is_empty(),
+        "greeting waits for the handshake"
+    );
     let result = server.receive(b"CAPA\r\n");
     assert!(result.is_err());
     let out = server.take_output();

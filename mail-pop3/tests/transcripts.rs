@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use mail_pop3::{apop_digest, AuthMethod, Config, Event, MessageInfo, Pop3Error, Pop3Session, wire_size};
+use mail_pop3::{apop_digest, wire_size, AuthMethod, Config, Event, MessageInfo, Pop3Error, Pop3Session};
 use mail_proto::{Session, TlsInfo, TlsSwitch};
 use mail_sasl::{BackendCapabilities, Failure, Mechanism, MechanismSet, StoredSecret, VerifyOutcome};
 
-const DISALLOWED: &str = "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
+const DISALLOWED: &str =
+    "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
@@ -133,7 +134,10 @@ impl Driver {
 
     fn login(&mut self) {
         self.greeting();
-        assert_eq!(self.send("USER ned\r\nPASS secret\r\n"), "+OK\r\n+OK Logged in.\r\n");
+        assert_eq!(
+            self.send("USER ned\r\nPASS secret\r\n"),
+            "+OK\r\n+OK Logged in.\r\n"
+        );
     }
 }
 
@@ -173,11 +177,21 @@ fn greeting_and_capa_on_cleartext_hide_plaintext_auth() {
 fn cleartext_user_pass_refused_also_when_pipelined() {
     let mut d = Driver::new(config());
     d.greeting();
-    assert_eq!(d.send("USER ned\r\nPASS secret\r\n"), format!("{DISALLOWED}{DISALLOWED}"));
+    assert_eq!(
+        d.send("USER ned\r\nPASS secret\r\n"),
+        format!("{DISALLOWED}{DISALLOWED}")
+    );
     assert_eq!(d.send("PASS secret\r\n"), DISALLOWED);
-    assert_eq!(d.send(&format!("AUTH PLAIN {}\r\n", b64(b"\0ned\0secret"))), DISALLOWED);
+    assert_eq!(
+        d.send(&format!("AUTH PLAIN {}\r\n", b64(b"\0ned\0secret"))),
+        DISALLOWED
+    );
     assert_eq!(d.send("AUTH LOGIN\r\n"), DISALLOWED);
-    assert!(d.events.is_empty(), "no credentials were ever checked: {:?}", d.events);
+    assert!(
+        d.events.is_empty(),
+        "no credentials were ever checked: {:?}",
+        d.events
+    );
     assert!(!d.pop.is_authenticated());
 }
 
@@ -186,7 +200,10 @@ fn user_pass_allowed_when_configured_and_capa_shows_user() {
     let mut d = Driver::new(cleartext_allowed_config());
     d.greeting();
     let capa = d.send("CAPA\r\n");
-    assert!(capa.contains("\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n"), "{capa}");
+    assert!(
+        capa.contains("\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n"),
+        "{capa}"
+    );
     assert_eq!(d.send("USER ned\r\nPASS secret\r\n"), "+OK\r\n+OK Logged in.\r\n");
     assert_eq!(d.pop.user(), Some("ned"));
     assert!(d.events[1].starts_with("AuthSucceeded { method: UserPass"));
@@ -211,7 +228,11 @@ fn stls_discards_pipelined_commands_and_resets_state() {
     // the injected CAPA must never be answered.
     assert_eq!(d.send("STLS\r\nCAPA\r\n"), "+OK Begin TLS negotiation now.\r\n");
     assert_eq!(d.pop.tls_switch(), TlsSwitch::AfterOutput);
-    assert_eq!(d.send("USER ned\r\nPASS secret\r\n"), "", "nothing parsed while awaiting TLS");
+    assert_eq!(
+        d.send("USER ned\r\nPASS secret\r\n"),
+        "",
+        "nothing parsed while awaiting TLS"
+    );
     assert!(d.events.is_empty());
     let discarded = d.pop.tls_established(&tls_info());
     assert_eq!(discarded, "CAPA\r\n".len() + "USER ned\r\nPASS secret\r\n".len());
@@ -244,7 +265,10 @@ fn stls_unavailable_and_in_transaction() {
     assert!(!d.send("CAPA\r\n").contains("STLS"));
     assert_eq!(d.send("STLS\r\n"), "-ERR TLS support isn't enabled.\r\n");
     assert_eq!(d.send("USER ned\r\nPASS secret\r\n"), "+OK\r\n+OK Logged in.\r\n");
-    assert_eq!(d.send("STLS\r\n"), "-ERR STLS is only allowed in AUTHORIZATION state.\r\n");
+    assert_eq!(
+        d.send("STLS\r\n"),
+        "-ERR STLS is only allowed in AUTHORIZATION state.\r\n"
+    );
     assert_eq!(d.pop.tls_switch(), TlsSwitch::None);
 }
 
@@ -263,7 +287,10 @@ fn transaction_commands() {
     assert_eq!(d.send("LIST 2\r\n"), "+OK 2 44\r\n");
     assert_eq!(d.send("LIST 4\r\n"), "-ERR There's no message 4.\r\n");
     assert_eq!(d.send("LIST 0\r\n"), "-ERR There's no message 0.\r\n");
-    assert_eq!(d.send("UIDL\r\n"), "+OK\r\n1 uid-0\r\n2 uid-1\r\n3 uid-2\r\n.\r\n");
+    assert_eq!(
+        d.send("UIDL\r\n"),
+        "+OK\r\n1 uid-0\r\n2 uid-1\r\n3 uid-2\r\n.\r\n"
+    );
     assert_eq!(d.send("uidl 3\r\n"), "+OK 3 uid-2\r\n");
     assert_eq!(
         d.send("RETR 1\r\n"),
@@ -273,8 +300,14 @@ fn transaction_commands() {
         d.send("RETR 2\r\n"),
         "+OK 44 octets\r\nSubject: two\r\n\r\nbody without final newline\r\n.\r\n"
     );
-    assert_eq!(d.send("RETR 3\r\n"), "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n");
-    assert_eq!(d.send("TOP 1 0\r\n"), "+OK\r\nFrom: a@example.test\r\nSubject: one\r\n\r\n.\r\n");
+    assert_eq!(
+        d.send("RETR 3\r\n"),
+        "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"
+    );
+    assert_eq!(
+        d.send("TOP 1 0\r\n"),
+        "+OK\r\nFrom: a@example.test\r\nSubject: one\r\n\r\n.\r\n"
+    );
     assert_eq!(
         d.send("TOP 1 2\r\n"),
         "+OK\r\nFrom: a@example.test\r\nSubject: one\r\n\r\nline 1\r\n..dotted\r\n.\r\n"
@@ -284,12 +317,18 @@ fn transaction_commands() {
     assert_eq!(d.send("RETR 2\r\n"), "-ERR Message is deleted.\r\n");
     assert_eq!(d.send("LIST 2\r\n"), "-ERR Message is deleted.\r\n");
     assert_eq!(d.send("STAT\r\n"), format!("+OK 2 {}\r\n", 63 + 21));
-    assert_eq!(d.send("LIST\r\n"), "+OK 2 messages (84 octets)\r\n1 63\r\n3 21\r\n.\r\n");
+    assert_eq!(
+        d.send("LIST\r\n"),
+        "+OK 2 messages (84 octets)\r\n1 63\r\n3 21\r\n.\r\n"
+    );
     assert_eq!(d.send("UIDL\r\n"), "+OK\r\n1 uid-0\r\n3 uid-2\r\n.\r\n");
     assert_eq!(d.send("RSET\r\n"), "+OK\r\n");
     assert_eq!(d.send("STAT\r\n"), format!("+OK 3 {total}\r\n"));
     assert_eq!(d.send("NOOP\r\n"), "+OK\r\n");
-    assert_eq!(d.send("DELE 1\r\nDELE 3\r\n"), "+OK Marked to be deleted.\r\n+OK Marked to be deleted.\r\n");
+    assert_eq!(
+        d.send("DELE 1\r\nDELE 3\r\n"),
+        "+OK Marked to be deleted.\r\n+OK Marked to be deleted.\r\n"
+    );
     assert_eq!(d.send("USER ned\r\n"), "-ERR Already logged in.\r\n");
     assert_eq!(d.send("AUTH PLAIN\r\n"), "-ERR Already logged in.\r\n");
     assert!(d.committed.is_none());
@@ -350,7 +389,10 @@ fn maildrop_in_use() {
         "+OK\r\n-ERR [IN-USE] Maildrop is locked by another session; try again later.\r\n"
     );
     assert!(!d.pop.is_authenticated());
-    assert_eq!(d.send("STAT\r\n"), "-ERR Unknown command in AUTHORIZATION state; log in first.\r\n");
+    assert_eq!(
+        d.send("STAT\r\n"),
+        "-ERR Unknown command in AUTHORIZATION state; log in first.\r\n"
+    );
     d.in_use = false;
     assert_eq!(d.send("USER ned\r\nPASS secret\r\n"), "+OK\r\n+OK Logged in.\r\n");
 }
@@ -361,12 +403,18 @@ fn wrong_password_delays_then_closes_after_three() {
     d.greeting();
     for i in 0..3 {
         let out = d.send("USER ned\r\nPASS wrong\r\n");
-        assert_eq!(out, "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", "attempt {i}");
+        assert_eq!(
+            out, "+OK\r\n-ERR [AUTH] Authentication failed.\r\n",
+            "attempt {i}"
+        );
         assert_eq!(d.pop.is_closed(), i == 2);
     }
     let delays = d.events.iter().filter(|e| e.starts_with("Delay(")).count();
     assert_eq!(delays, 3);
-    assert!(d.events.iter().any(|e| e.starts_with("AuthFailed { method: UserPass, user: Some(\"ned\")")));
+    assert!(d
+        .events
+        .iter()
+        .any(|e| e.starts_with("AuthFailed { method: UserPass, user: Some(\"ned\")")));
 }
 
 #[test]
@@ -375,7 +423,10 @@ fn unknown_user_and_wrong_password_get_the_same_reply() {
     a.greeting();
     let mut b = Driver::new(secure_config());
     b.greeting();
-    assert_eq!(a.send("USER ned\r\nPASS wrong\r\n"), b.send("USER nobody\r\nPASS wrong\r\n"));
+    assert_eq!(
+        a.send("USER ned\r\nPASS wrong\r\n"),
+        b.send("USER nobody\r\nPASS wrong\r\n")
+    );
 }
 
 #[test]
@@ -406,12 +457,18 @@ fn auth_plain_with_and_without_initial_response() {
         d.send(&format!("AUTH PLAIN {}\r\n", b64(b"\0ned\0secret"))),
         "+OK Logged in.\r\n"
     );
-    assert!(d.events.iter().any(|e| e.starts_with("AuthSucceeded { method: Sasl(Plain)")));
+    assert!(d
+        .events
+        .iter()
+        .any(|e| e.starts_with("AuthSucceeded { method: Sasl(Plain)")));
 
     let mut d = Driver::new(secure_config());
     d.greeting();
     assert_eq!(d.send("AUTH PLAIN\r\n"), "+ \r\n");
-    assert_eq!(d.send(&format!("{}\r\n", b64(b"\0ned\0secret"))), "+OK Logged in.\r\n");
+    assert_eq!(
+        d.send(&format!("{}\r\n", b64(b"\0ned\0secret"))),
+        "+OK Logged in.\r\n"
+    );
 }
 
 #[test]
@@ -419,7 +476,10 @@ fn auth_login_lower_case_mechanism() {
     let mut d = Driver::new(secure_config());
     d.greeting();
     assert_eq!(d.send("auth login\r\n"), format!("+ {}\r\n", b64(b"Username:")));
-    assert_eq!(d.send(&format!("{}\r\n", b64(b"ned"))), format!("+ {}\r\n", b64(b"Password:")));
+    assert_eq!(
+        d.send(&format!("{}\r\n", b64(b"ned"))),
+        format!("+ {}\r\n", b64(b"Password:"))
+    );
     assert_eq!(d.send(&format!("{}\r\n", b64(b"secret"))), "+OK Logged in.\r\n");
 }
 
@@ -434,8 +494,16 @@ fn auth_cram_md5_over_cleartext() {
     assert!(challenge.ends_with(b"@pop.example.test>"), "{challenge:?}");
     let mut mac = Hmac::<md5::Md5>::new_from_slice(b"secret").unwrap();
     mac.update(&challenge);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(d.send(&format!("{}\r\n", b64(format!("ned {hex}").as_bytes()))), "+OK Logged in.\r\n");
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        d.send(&format!("{}\r\n", b64(format!("ned {hex}").as_bytes()))),
+        "+OK Logged in.\r\n"
+    );
     // A second session gets a different challenge only if the seed differs;
     // two exchanges in one session differ by the counter.
     let mut e = Driver::new(config());
@@ -450,14 +518,30 @@ fn auth_cram_md5_over_cleartext() {
 fn auth_errors() {
     let mut d = Driver::new(secure_config());
     d.greeting();
-    assert_eq!(d.send("AUTH XOAUTH9\r\n"), "-ERR Unsupported authentication mechanism.\r\n");
-    assert_eq!(d.send("AUTH ANONYMOUS\r\n"), "-ERR Unsupported authentication mechanism.\r\n");
-    assert_eq!(d.send("AUTH DIGEST-MD5\r\n"), "-ERR Unsupported authentication mechanism.\r\n", "not enabled by default");
-    assert_eq!(d.send("AUTH PLAIN !!!\r\n"), "-ERR Invalid base64 data in SASL response.\r\n");
+    assert_eq!(
+        d.send("AUTH XOAUTH9\r\n"),
+        "-ERR Unsupported authentication mechanism.\r\n"
+    );
+    assert_eq!(
+        d.send("AUTH ANONYMOUS\r\n"),
+        "-ERR Unsupported authentication mechanism.\r\n"
+    );
+    assert_eq!(
+        d.send("AUTH DIGEST-MD5\r\n"),
+        "-ERR Unsupported authentication mechanism.\r\n",
+        "not enabled by default"
+    );
+    assert_eq!(
+        d.send("AUTH PLAIN !!!\r\n"),
+        "-ERR Invalid base64 data in SASL response.\r\n"
+    );
     assert_eq!(d.send("AUTH PLAIN\r\n"), "+ \r\n");
     assert_eq!(d.send("*\r\n"), "-ERR Authentication aborted by client.\r\n");
     assert_eq!(d.send("AUTH PLAIN\r\n"), "+ \r\n");
-    assert_eq!(d.send("%%%\r\n"), "-ERR Invalid base64 data in SASL response.\r\n");
+    assert_eq!(
+        d.send("%%%\r\n"),
+        "-ERR Invalid base64 data in SASL response.\r\n"
+    );
     assert_eq!(d.send("AUTH PLAIN\r\n"), "+ \r\n");
     let long = "A".repeat(20_000);
     assert_eq!(d.send(&format!("{long}\r\n")), "-ERR SASL response too long.\r\n");
@@ -467,7 +551,10 @@ fn auth_errors() {
         "-ERR [AUTH] Authentication failed.\r\n"
     );
     // The session is usable afterwards.
-    assert_eq!(d.send(&format!("AUTH PLAIN {}\r\n", b64(b"\0ned\0secret"))), "+OK Logged in.\r\n");
+    assert_eq!(
+        d.send(&format!("AUTH PLAIN {}\r\n", b64(b"\0ned\0secret"))),
+        "+OK Logged in.\r\n"
+    );
 }
 
 #[test]
@@ -495,12 +582,21 @@ fn apop_when_configured() {
         d.send(&format!("APOP ned {}\r\n", hex(apop_digest(&ts, "wrong")))),
         "-ERR [AUTH] Authentication failed.\r\n"
     );
-    assert_eq!(d.send("APOP ned 1234\r\n"), "-ERR [AUTH] Authentication failed.\r\n");
     assert_eq!(
-        d.send(&format!("APOP ned {}\r\n", hex(apop_digest(&ts, "secret")).to_uppercase())),
+        d.send("APOP ned 1234\r\n"),
+        "-ERR [AUTH] Authentication failed.\r\n"
+    );
+    assert_eq!(
+        d.send(&format!(
+            "APOP ned {}\r\n",
+            hex(apop_digest(&ts, "secret")).to_uppercase()
+        )),
         "+OK Logged in.\r\n"
     );
-    assert!(d.events.iter().any(|e| e.starts_with("AuthSucceeded { method: Apop")));
+    assert!(d
+        .events
+        .iter()
+        .any(|e| e.starts_with("AuthSucceeded { method: Apop")));
     assert_eq!(AuthMethod::Apop.to_string(), "APOP");
 }
 
@@ -509,7 +605,10 @@ fn apop_not_configured() {
     let mut d = Driver::new(secure_config());
     assert!(!d.greeting().contains('<'));
     assert!(d.pop.apop_timestamp().is_none());
-    assert_eq!(d.send("APOP ned 0123456789abcdef0123456789abcdef\r\n"), "-ERR APOP is not enabled.\r\n");
+    assert_eq!(
+        d.send("APOP ned 0123456789abcdef0123456789abcdef\r\n"),
+        "-ERR APOP is not enabled.\r\n"
+    );
 }
 
 #[test]
@@ -563,9 +662,15 @@ fn syntax_errors() {
     d.login();
     assert_eq!(d.send("RETR\r\n"), "-ERR Message number missing.\r\n");
     assert_eq!(d.send("RETR x\r\n"), "-ERR Invalid message number.\r\n");
-    assert_eq!(d.send("TOP 1\r\n"), "-ERR TOP needs a message number and a line count.\r\n");
+    assert_eq!(
+        d.send("TOP 1\r\n"),
+        "-ERR TOP needs a message number and a line count.\r\n"
+    );
     assert_eq!(d.send("STAT 1\r\n"), "-ERR Too many arguments.\r\n");
-    assert_eq!(d.send("RETR 4294967296\r\n"), "-ERR There's no message 4294967295.\r\n");
+    assert_eq!(
+        d.send("RETR 4294967296\r\n"),
+        "-ERR There's no message 4294967295.\r\n"
+    );
 }
 
 #[test]
@@ -573,7 +678,10 @@ fn api_misuse_is_an_error_not_a_panic() {
     let mut pop = Pop3Session::new(secure_config());
     assert!(matches!(
         pop.auth_verified(VerifyOutcome::Failure),
-        Err(Pop3Error::NotPending { call: "auth_verified", .. })
+        Err(Pop3Error::NotPending {
+            call: "auth_verified",
+            ..
+        })
     ));
     assert!(pop.maildrop_opened(vec![]).is_err());
     assert!(pop.maildrop_in_use().is_err());
@@ -600,15 +708,26 @@ fn invalid_or_duplicate_uids_refuse_the_login() {
         let mut err = None;
         while let Some(ev) = pop.next_event() {
             match ev {
-                Event::AuthVerify(_) => pop.auth_verified(VerifyOutcome::Success { server_proof: None }).unwrap(),
+                Event::AuthVerify(_) => pop
+                    .auth_verified(VerifyOutcome::Success { server_proof: None })
+                    .unwrap(),
                 Event::OpenMaildrop { .. } => {
-                    let list = uids.iter().map(|u| MessageInfo { size: 1, uid: u.to_string() }).collect();
+                    let list = uids
+                        .iter()
+                        .map(|u| MessageInfo {
+                            size: 1,
+                            uid: u.to_string(),
+                        })
+                        .collect();
                     err = pop.maildrop_opened(list).err();
                 }
                 _ => {}
             }
         }
-        assert!(format!("{:?}", err.as_ref().unwrap()).starts_with(expect), "{err:?}");
+        assert!(
+            format!("{:?}", err.as_ref().unwrap()).starts_with(expect),
+            "{err:?}"
+        );
         assert_eq!(
             String::from_utf8(pop.take_output()).unwrap(),
             "+OK\r\n-ERR [SYS/TEMP] Unable to open the maildrop; try again later.\r\n"
@@ -625,9 +744,14 @@ fn message_read_failure() {
     let mut retrievals = 0;
     while let Some(ev) = pop.next_event() {
         match ev {
-            Event::AuthVerify(_) => pop.auth_verified(VerifyOutcome::Success { server_proof: None }).unwrap(),
+            Event::AuthVerify(_) => pop
+                .auth_verified(VerifyOutcome::Success { server_proof: None })
+                .unwrap(),
             Event::OpenMaildrop { .. } => pop
-                .maildrop_opened(vec![MessageInfo { size: 3, uid: "u".into() }])
+                .maildrop_opened(vec![MessageInfo {
+                    size: 3,
+                    uid: "u".into(),
+                }])
                 .unwrap(),
             Event::Retrieve { .. } => {
                 retrievals += 1;
@@ -655,9 +779,14 @@ fn update_failure_is_reported() {
     pop.receive(b"USER ned\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n");
     while let Some(ev) = pop.next_event() {
         match ev {
-            Event::AuthVerify(_) => pop.auth_verified(VerifyOutcome::Success { server_proof: None }).unwrap(),
+            Event::AuthVerify(_) => pop
+                .auth_verified(VerifyOutcome::Success { server_proof: None })
+                .unwrap(),
             Event::OpenMaildrop { .. } => pop
-                .maildrop_opened(vec![MessageInfo { size: 3, uid: "u".into() }])
+                .maildrop_opened(vec![MessageInfo {
+                    size: 3,
+                    uid: "u".into(),
+                }])
                 .unwrap(),
             Event::Update { deleted } => {
                 assert_eq!(deleted, vec![0]);
@@ -678,7 +807,9 @@ fn implementation_capability_and_failure_reason_types() {
     c.implementation = Some("mailcrates\r\nEVIL".into());
     let mut d = Driver::new(c);
     d.greeting();
-    assert!(d.send("CAPA\r\n").contains("\r\nIMPLEMENTATION mailcratesEVIL\r\n"));
+    assert!(d
+        .send("CAPA\r\n")
+        .contains("\r\nIMPLEMENTATION mailcratesEVIL\r\n"));
     let _ = Failure::BadCredentials;
 }
 

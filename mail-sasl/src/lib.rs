@@ -21,6 +21,23 @@
 //!     other => panic!("unexpected {other:?}"),
 //! }
 //! ```
+//!
+//! # Mechanisms
+//!
+//! | mechanism | notes |
+//! |---|---|
+//! | `PLAIN` (RFC 4616) | three NUL-separated fields, up to 255 octets each, UTF-8; authcid and password SASLprep'ed (and the stored `{PLAIN}` password too); authzid ≠ authcid needs [`ExchangeContext::allow_proxy_authorization`] |
+//! | `LOGIN` | `Username:` / `Password:`; user name as initial response or not; an empty initial response asks for the user name; a trailing NUL is dropped |
+//! | `CRAM-MD5` (RFC 2195) | challenge `<digits.digits@host>` from [`ExchangeContext::nonce`]; needs `{PLAIN}` or Dovecot's `{CRAM-MD5}` context |
+//! | `DIGEST-MD5` (RFC 2831, historic) | qop=auth only; nonce from the context and used once; `nc`, `digest-uri`, realm checked; `rspauth` sent back; needs `{PLAIN}` or `{DIGEST-MD5}` H(A1) |
+//! | `ANONYMOUS` | always refused ([`Failure::MechanismRefused`]) |
+//!
+//! Credential backends implement [`CredentialBackend`]; the passwd-file one
+//! is [`passwd_file::PasswdFile`] (Dovecot `passwd-file` format, schemes
+//! `PLAIN`, `CRAM-MD5`, `DIGEST-MD5`, `SHA512-CRYPT`, `SHA256-CRYPT`,
+//! `BLF-CRYPT`, `ARGON2ID`) and [`passwd_file::hash_password`] writes its
+//! lines. What a backend can verify decides what is offered
+//! ([`MechanismPolicy::offered`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

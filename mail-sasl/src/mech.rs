@@ -175,7 +175,9 @@ fn prepared_field(bytes: &[u8], empty: &'static str) -> Result<String, Failure> 
     }
     // RFC 4616 §4 / RFC 4013: if preparation fails or gives an empty
     // string, verification fails.
-    crate::crypto::saslprep(text).ok_or(Failure::BadCredentials)
+    crate::crypto::saslprep(text)
+        .map(std::borrow::Cow::into_owned)
+        .ok_or(Failure::BadCredentials)
 }
 
 #[cfg(test)]

@@ -155,12 +155,16 @@ pub fn hash_password(scheme: Scheme, user: &str, password: &str, realm: &str) ->
             "empty password (PLAIN and LOGIN refuse empty passwords)",
         ));
     }
-    let prepared = Zeroizing::new(crypto::saslprep(password).ok_or_else(|| {
-        scheme_error(
+    let prepared = Zeroizing::new(
+        crypto::saslprep(password)
+            .map(std::borrow::Cow::into_owned)
+            .ok_or_else(|| {
+                scheme_error(
             scheme,
             "the password contains characters SASLprep (RFC 4013) prohibits, such as control characters",
         )
-    })?);
+            })?,
+    );
     let hashed = match scheme {
         Scheme::Plain => {
             if password.contains([':', '\n', '\r']) {

@@ -86,11 +86,19 @@ impl VerifyRequest {
     pub fn verify_with(&self, secret: &StoredSecret) -> VerifyOutcome {
         let ok = match (&self.proof, secret) {
             (Proof::Password(password), StoredSecret::Plain(stored)) => {
-                let given = crypto::saslprep(password).map(Zeroizing::new);
-                let stored_prep = crypto::saslprep(stored).map(Zeroizing::new);
-                let given: &str = given.as_deref().map_or(password.as_str(), |s| s.as_str());
-                let stored: &str = stored_prep.as_deref().map_or(stored.as_str(), |s| s.as_str());
-                crypto::secrets_equal(given.as_bytes(), stored.as_bytes())
+                let given = crypto::saslprep(password);
+                let stored_prep = crypto::saslprep(stored);
+                let equal = crypto::secrets_equal(
+                    given.as_deref().unwrap_or(password).as_bytes(),
+                    stored_prep.as_deref().unwrap_or(stored).as_bytes(),
+                );
+                // Prepared copies (made only for non-ASCII input) are zeroized.
+                for prepared in [given, stored_prep].into_iter().flatten() {
+                    if let std::borrow::Cow::Owned(copy) = prepared {
+                        drop(Zeroizing::new(copy));
+                    }
+                }
+                equal
             }
             (Proof::Password(password), StoredSecret::CramMd5(context)) => {
                 let computed = Zeroizing::new(md5_state::cram_context(password.as_bytes()));

@@ -44,8 +44,7 @@ pub fn parse_mailbox(path: &str) -> Result<Mailbox<'_>, AddressError> {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
-    check_local(local)?;
-    if local.contains(['%', '!', '@']) {
+    if check_local(local)? {
         routed = true;
     }
     let mut literal = None;
@@ -71,6 +70,9 @@ pub fn parse_mailbox(path: &str) -> Result<Mailbox<'_>, AddressError> {
 }
 
 fn last_unquoted_at(s: &str) -> Option<usize> {
+    if memchr::memchr(b'"', s.as_bytes()).is_none() {
+        return memchr::memrchr(b'@', s.as_bytes());
+    }
     let mut quoted = false;
     let mut escaped = false;
     let mut last = None;
@@ -89,13 +91,14 @@ fn last_unquoted_at(s: &str) -> Option<usize> {
     last
 }
 
-fn check_local(local: &str) -> Result<(), AddressError> {
+/// Validate a local part; `Ok(true)` if it carries routing (`%`, `!`, `@`).
+fn check_local(local: &str) -> Result<bool, AddressError> {
     if local.is_empty() || local.len() > 256 {
         return Err(AddressError);
     }
-    if local.starts_with('"') {
+    if let Some(quoted) = local.strip_prefix('"') {
         // quoted-string: qtext and quoted-pairs, closing quote last.
-        let inner = local[1..].strip_suffix('"').ok_or(AddressError)?;
+        let inner = quoted.strip_suffix('"').ok_or(AddressError)?;
         let mut escaped = false;
         for b in inner.bytes() {
             if escaped {
@@ -106,40 +109,92 @@ fn check_local(local: &str) -> Result<(), AddressError> {
                 return Err(AddressError);
             }
         }
-        return if escaped { Err(AddressError) } else { Ok(()) };
+        return if escaped {
+            Err(AddressError)
+        } else {
+            Ok(inner.contains(['%', '!', '@']))
+        };
     }
     // Dot-atom (lenient about empty atoms, like Postfix), atext or UTF-8.
     // An unquoted '@' is allowed here only as routing (flagged by the caller).
-    for b in local.bytes() {
-        let ok = b >= 0x80 || b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.@".contains(&b);
-        if !ok {
+    let mut routing = false;
+    for &b in local.as_bytes() {
+        if !ATEXT[b as usize] {
             return Err(AddressError);
         }
+        routing |= matches!(b, b'%' | b'!' | b'@');
     }
-    Ok(())
+    Ok(routing)
+}
+
+/// Octets allowed in an unquoted local part: atext, '.', UTF-8, and '@'
+/// (only as routing, which the caller flags).
+const ATEXT: [bool; 256] = table(b"!#$%&'*+-/=?^_`{|}~.@");
+/// Octets allowed in a domain label: letters, digits, '-', '_' and UTF-8.
+const LDH: [bool; 256] = table(b"-_");
+
+const fn table(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c >= 0x80 || c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
 fn check_domain(d: &str) -> Result<(), AddressError> {
     if d.is_empty() || d.len() > 255 {
         return Err(AddressError);
     }
-    for label in d.split('.') {
-        if label.is_empty() || label.len() > 63 || label.starts_with('-') {
-            return Err(AddressError);
+    // One pass: label characters, label lengths 1..=63, no leading '-'.
+    let mut label_len = 0usize;
+    for &b in d.as_bytes() {
+        if b == b'.' {
+            if label_len == 0 {
+                return Err(AddressError);
+            }
+            label_len = 0;
+        } else {
+            if !LDH[b as usize] || (label_len == 0 && b == b'-') {
+                return Err(AddressError);
+            }
+            label_len += 1;
+            if label_len > 63 {
+                return Err(AddressError);
+            }
         }
-        if !label.bytes().all(|b| b >= 0x80 || b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(AddressError);
-        }
+    }
+    if label_len == 0 {
+        return Err(AddressError);
     }
     Ok(())
 }
 
 fn parse_literal(d: &str) -> Result<IpAddr, AddressError> {
-    let inner = d.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or(AddressError)?;
-    if let Some(v6) = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")) {
-        return v6.parse::<std::net::Ipv6Addr>().map(IpAddr::V6).map_err(|_| AddressError);
+    let inner = d
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or(AddressError)?;
+    if let Some(v6) = inner
+        .strip_prefix("IPv6:")
+        .or_else(|| inner.strip_prefix("ipv6:"))
+    {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(IpAddr::V6)
+            .map_err(|_| AddressError);
     }
-    inner.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).map_err(|_| AddressError)
+    inner
+        .parse::<std::net::Ipv4Addr>()
+        .map(IpAddr::V4)
+        .map_err(|_| AddressError)
 }
 
 #[cfg(test)]
@@ -149,7 +204,10 @@ mod tests {
     #[test]
     fn plain_and_unqualified() {
         let m = parse_mailbox("Alice@Example.COM.").unwrap();
-        assert_eq!((m.local, m.domain, m.routed), ("Alice", Some("Example.COM"), false));
+        assert_eq!(
+            (m.local, m.domain, m.routed),
+            ("Alice", Some("Example.COM"), false)
+        );
         let m = parse_mailbox("postmaster").unwrap();
         assert_eq!((m.domain, m.routed), (None, false));
     }
@@ -168,12 +226,28 @@ mod tests {
         ] {
             assert!(parse_mailbox(a).unwrap().routed, "{a}");
         }
-        assert_eq!(parse_mailbox("@local.example:user@remote.example").unwrap().domain, Some("remote.example"));
+        assert_eq!(
+            parse_mailbox("@local.example:user@remote.example")
+                .unwrap()
+                .domain,
+            Some("remote.example")
+        );
     }
 
     #[test]
     fn bad_syntax() {
-        for a in ["", "a@", "a@b..c", "a@-b", "a b@c", "\"a@c", "a@[300.1.1.1]", "a@b.c..", "@x", "a@b c"] {
+        for a in [
+            "",
+            "a@",
+            "a@b..c",
+            "a@-b",
+            "a b@c",
+            "\"a@c",
+            "a@[300.1.1.1]",
+            "a@b.c..",
+            "@x",
+            "a@b c",
+        ] {
             assert!(parse_mailbox(a).is_err(), "{a:?}");
         }
         let m = parse_mailbox("u@[IPv6:2001:db8::1]").unwrap();

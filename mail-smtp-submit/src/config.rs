@@ -180,10 +180,14 @@ impl Config {
             ));
         }
         if self.max_command_line < 512 {
-            return Err(SmtpError::InvalidConfig("max_command_line below 512 octets breaks RFC 5321 clients"));
+            return Err(SmtpError::InvalidConfig(
+                "max_command_line below 512 octets breaks RFC 5321 clients",
+            ));
         }
         if self.hostname.is_empty() || self.hostname.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(SmtpError::InvalidConfig("hostname must be a non-empty printable ASCII name"));
+            return Err(SmtpError::InvalidConfig(
+                "hostname must be a non-empty printable ASCII name",
+            ));
         }
         Ok(())
     }

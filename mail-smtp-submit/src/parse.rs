@@ -104,50 +104,84 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, SyntaxError> {
         Some(i) => (&line[..i], trim(&line[i + 1..])),
         None => (line, &line[line.len()..]),
     };
-    let is = |name: &[u8]| verb.eq_ignore_ascii_case(name);
     let no_args = |cmd: Command<'static>, err: SyntaxError| if args.is_empty() { Ok(cmd) } else { Err(err) };
-    Ok(match verb.len() {
-        4 if is(b"MAIL") => {
+    if verb.len() > 8 {
+        return Ok(if verb.ends_with(b":") {
+            Command::Forbidden
+        } else {
+            Command::Unknown
+        });
+    }
+    Ok(match verb_key(verb) {
+        MAIL => {
             let (path, params) = path_and_params(args, b"FROM:").ok_or(MAIL_SYNTAX)?;
             Command::Mail { path, params }
         }
-        4 if is(b"RCPT") => {
+        RCPT => {
             let (path, params) = path_and_params(args, b"TO:").ok_or(RCPT_SYNTAX)?;
             Command::Rcpt { path, params }
         }
-        4 if is(b"EHLO") => {
+        EHLO => {
             if args.is_empty() {
                 return Err(EHLO_SYNTAX);
             }
             Command::Ehlo(args)
         }
-        4 if is(b"HELO") => {
+        HELO => {
             if args.is_empty() {
                 return Err(HELO_SYNTAX);
             }
             Command::Helo(args)
         }
-        4 if is(b"DATA") => return no_args(Command::Data, DATA_SYNTAX),
-        4 if is(b"BDAT") => parse_bdat(args)?,
-        4 if is(b"RSET") => return no_args(Command::Rset, RSET_SYNTAX),
-        4 if is(b"NOOP") => Command::Noop,
-        4 if is(b"QUIT") => return no_args(Command::Quit, QUIT_SYNTAX),
-        4 if is(b"VRFY") => {
+        DATA => return no_args(Command::Data, DATA_SYNTAX),
+        BDAT => parse_bdat(args)?,
+        RSET => return no_args(Command::Rset, RSET_SYNTAX),
+        NOOP => Command::Noop,
+        QUIT => return no_args(Command::Quit, QUIT_SYNTAX),
+        VRFY => {
             if args.is_empty() {
                 return Err(VRFY_SYNTAX);
             }
             Command::Vrfy(args)
         }
-        4 if is(b"HELP") => Command::Help,
-        4 if is(b"AUTH") => parse_auth(args)?,
-        8 if is(b"STARTTLS") => return no_args(Command::StartTls, STARTTLS_SYNTAX),
-        3 if is(b"GET") => Command::Forbidden,
-        4 if is(b"POST") => Command::Forbidden,
-        7 if is(b"CONNECT") => Command::Forbidden,
+        HELP => Command::Help,
+        AUTH => parse_auth(args)?,
+        STARTTLS => return no_args(Command::StartTls, STARTTLS_SYNTAX),
+        GET | POST | CONNECT => Command::Forbidden,
         _ if verb.ends_with(b":") => Command::Forbidden,
         _ => Command::Unknown,
     })
 }
+
+/// A verb (at most 8 octets) folded to upper case into one integer. `b & 0xDF`
+/// equals an upper-case letter only for that letter in either case, so keys
+/// of letter-only verbs never collide with other input.
+const fn verb_key(verb: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < verb.len() {
+        k = (k << 8) | (verb[i] & 0xDF) as u64;
+        i += 1;
+    }
+    k
+}
+
+const MAIL: u64 = verb_key(b"MAIL");
+const RCPT: u64 = verb_key(b"RCPT");
+const EHLO: u64 = verb_key(b"EHLO");
+const HELO: u64 = verb_key(b"HELO");
+const DATA: u64 = verb_key(b"DATA");
+const BDAT: u64 = verb_key(b"BDAT");
+const RSET: u64 = verb_key(b"RSET");
+const NOOP: u64 = verb_key(b"NOOP");
+const QUIT: u64 = verb_key(b"QUIT");
+const VRFY: u64 = verb_key(b"VRFY");
+const HELP: u64 = verb_key(b"HELP");
+const AUTH: u64 = verb_key(b"AUTH");
+const STARTTLS: u64 = verb_key(b"STARTTLS");
+const GET: u64 = verb_key(b"GET");
+const POST: u64 = verb_key(b"POST");
+const CONNECT: u64 = verb_key(b"CONNECT");
 
 fn parse_bdat(args: &[u8]) -> Result<Command<'static>, SyntaxError> {
     let (count, rest) = match memchr::memchr2(b' ', b'\t', args) {
@@ -220,6 +254,11 @@ fn path_and_params<'a>(args: &'a [u8], keyword: &[u8]) -> Option<(&'a [u8], &'a 
 
 /// Index of the `>` closing a path that starts with `<`, skipping quoted strings.
 fn closing_bracket(s: &[u8]) -> Option<usize> {
+    if let Some(i) = memchr::memchr3(b'>', b'"', b'<', &s[1..]) {
+        if s[1 + i] == b'>' {
+            return Some(1 + i);
+        }
+    }
     let mut quoted = false;
     let mut i = 1;
     while i < s.len() {
@@ -237,12 +276,12 @@ fn closing_bracket(s: &[u8]) -> Option<usize> {
 
 /// Iterate over ESMTP parameters `KEY[=VALUE]` separated by spaces.
 pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-    s.split(|b| *b == b' ' || *b == b'\t').filter(|p| !p.is_empty()).map(|p| {
-        match memchr::memchr(b'=', p) {
+    s.split(|b| *b == b' ' || *b == b'\t')
+        .filter(|p| !p.is_empty())
+        .map(|p| match memchr::memchr(b'=', p) {
             Some(i) => (&p[..i], Some(&p[i + 1..])),
             None => (p, None),
-        }
-    })
+        })
 }
 
 #[cfg(test)]
@@ -251,7 +290,10 @@ mod tests {
 
     #[test]
     fn verbs_case_insensitive() {
-        assert_eq!(parse_command(b"ehlo client.example"), Ok(Command::Ehlo(b"client.example")));
+        assert_eq!(
+            parse_command(b"ehlo client.example"),
+            Ok(Command::Ehlo(b"client.example"))
+        );
         assert_eq!(parse_command(b"NoOp whatever"), Ok(Command::Noop));
         assert_eq!(parse_command(b"quit"), Ok(Command::Quit));
         assert_eq!(parse_command(b"starttls"), Ok(Command::StartTls));
@@ -262,14 +304,38 @@ mod tests {
     fn mail_and_rcpt_paths() {
         assert_eq!(
             parse_command(b"MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME"),
-            Ok(Command::Mail { path: b"a@b.example", params: b"SIZE=100 BODY=8BITMIME" })
+            Ok(Command::Mail {
+                path: b"a@b.example",
+                params: b"SIZE=100 BODY=8BITMIME"
+            })
         );
-        assert_eq!(parse_command(b"mail from:<>"), Ok(Command::Mail { path: b"", params: b"" }));
-        assert_eq!(parse_command(b"MAIL FROM: <a@b>"), Ok(Command::Mail { path: b"a@b", params: b"" }));
-        assert_eq!(parse_command(b"MAIL FROM:a@b"), Ok(Command::Mail { path: b"a@b", params: b"" }));
+        assert_eq!(
+            parse_command(b"mail from:<>"),
+            Ok(Command::Mail {
+                path: b"",
+                params: b""
+            })
+        );
+        assert_eq!(
+            parse_command(b"MAIL FROM: <a@b>"),
+            Ok(Command::Mail {
+                path: b"a@b",
+                params: b""
+            })
+        );
+        assert_eq!(
+            parse_command(b"MAIL FROM:a@b"),
+            Ok(Command::Mail {
+                path: b"a@b",
+                params: b""
+            })
+        );
         assert_eq!(
             parse_command(b"RCPT TO:<\"x>y\"@b> NOTIFY=NEVER"),
-            Ok(Command::Rcpt { path: b"\"x>y\"@b", params: b"NOTIFY=NEVER" })
+            Ok(Command::Rcpt {
+                path: b"\"x>y\"@b",
+                params: b"NOTIFY=NEVER"
+            })
         );
         assert_eq!(parse_command(b"MAIL TO:<a@b>"), Err(MAIL_SYNTAX));
         assert_eq!(parse_command(b"MAIL FROM:<a@b"), Err(MAIL_SYNTAX));
@@ -279,16 +345,34 @@ mod tests {
 
     #[test]
     fn bdat_and_auth() {
-        assert_eq!(parse_command(b"BDAT 100 LAST"), Ok(Command::Bdat { size: 100, last: true }));
-        assert_eq!(parse_command(b"BDAT 0"), Ok(Command::Bdat { size: 0, last: false }));
+        assert_eq!(
+            parse_command(b"BDAT 100 LAST"),
+            Ok(Command::Bdat {
+                size: 100,
+                last: true
+            })
+        );
+        assert_eq!(
+            parse_command(b"BDAT 0"),
+            Ok(Command::Bdat { size: 0, last: false })
+        );
         assert_eq!(parse_command(b"BDAT -1"), Err(BDAT_SYNTAX));
         assert_eq!(parse_command(b"BDAT 99999999999999999999"), Err(BDAT_SYNTAX));
         assert_eq!(parse_command(b"BDAT 1 FIRST"), Err(BDAT_SYNTAX));
         assert_eq!(
             parse_command(b"AUTH PLAIN AGEAYg=="),
-            Ok(Command::Auth { mechanism: b"PLAIN", initial_response: Some(b"AGEAYg==") })
+            Ok(Command::Auth {
+                mechanism: b"PLAIN",
+                initial_response: Some(b"AGEAYg==")
+            })
         );
-        assert_eq!(parse_command(b"AUTH LOGIN"), Ok(Command::Auth { mechanism: b"LOGIN", initial_response: None }));
+        assert_eq!(
+            parse_command(b"AUTH LOGIN"),
+            Ok(Command::Auth {
+                mechanism: b"LOGIN",
+                initial_response: None
+            })
+        );
         assert_eq!(parse_command(b"AUTH"), Err(AUTH_SYNTAX));
     }
 
@@ -305,6 +389,13 @@ mod tests {
     #[test]
     fn param_iteration() {
         let p: Vec<_> = params(b"SIZE=10  SMTPUTF8 BODY=").collect();
-        assert_eq!(p, vec![(&b"SIZE"[..], Some(&b"10"[..])), (b"SMTPUTF8", None), (b"BODY", Some(b""))]);
+        assert_eq!(
+            p,
+            vec![
+                (&b"SIZE"[..], Some(&b"10"[..])),
+                (b"SMTPUTF8", None),
+                (b"BODY", Some(b""))
+            ]
+        );
     }
 }

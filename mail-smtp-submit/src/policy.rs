@@ -38,11 +38,19 @@ impl Cidr {
         let ip = canonical(ip);
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -105,6 +113,9 @@ pub enum Restriction {
     Reject,
 }
 
+/// `(login, sender) -> owned`.
+pub type OwnerCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// How `reject_sender_login_mismatch` decides that a login owns a sender address.
 #[derive(Clone, Default)]
 pub enum SenderOwnership {
@@ -113,7 +124,7 @@ pub enum SenderOwnership {
     #[default]
     LoginLocalPart,
     /// A caller-provided check `(login, sender) -> owned` (Postfix `smtpd_sender_login_maps`).
-    Check(Arc<dyn Fn(&str, &str) -> bool + Send + Sync>),
+    Check(OwnerCheck),
 }
 
 impl fmt::Debug for SenderOwnership {
@@ -152,8 +163,14 @@ impl Default for RelayPolicy {
     fn default() -> Self {
         RelayPolicy {
             mynetworks: vec![
-                Cidr { addr: IpAddr::V4([127, 0, 0, 0].into()), prefix: 8 },
-                Cidr { addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), prefix: 128 },
+                Cidr {
+                    addr: IpAddr::V4([127, 0, 0, 0].into()),
+                    prefix: 8,
+                },
+                Cidr {
+                    addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                    prefix: 128,
+                },
             ],
             mydestination: Vec::new(),
             relay_domains: Vec::new(),
@@ -242,7 +259,11 @@ pub fn destination(policy: &RelayPolicy, mailbox: &Mailbox<'_>) -> Destination {
     match (mailbox.domain, mailbox.literal) {
         (None, _) => Destination::Local,
         (Some(_), Some(ip)) => {
-            if policy.local_address_literals.iter().any(|a| canonical(*a) == canonical(ip)) {
+            if policy
+                .local_address_literals
+                .iter()
+                .any(|a| canonical(*a) == canonical(ip))
+            {
                 Destination::Local
             } else {
                 Destination::Remote
@@ -288,17 +309,20 @@ fn login_mismatch(policy: &RelayPolicy, client: &ClientState<'_>, sender: &str) 
         )),
         Some(_) => None,
         None => match parse_mailbox(sender) {
-            Ok(m) if destination(policy, &m) == Destination::Local => {
-                Some(Reply::new(553, format!("5.7.1 <{sender}>: Sender address rejected: not logged in")))
-            }
+            Ok(m) if destination(policy, &m) == Destination::Local => Some(Reply::new(
+                553,
+                format!("5.7.1 <{sender}>: Sender address rejected: not logged in"),
+            )),
             _ => None,
         },
     }
 }
 
+#[derive(Clone, Copy)]
 enum Subject<'a> {
     Sender(&'a str),
-    Recipient(&'a str),
+    /// The recipient and, if already known, its destination.
+    Recipient(&'a str, Option<Destination>),
 }
 
 fn evaluate(
@@ -313,13 +337,19 @@ fn evaluate(
             Restriction::PermitMynetworks if in_mynetworks(policy, client.addr) => return Verdict::Permit,
             Restriction::PermitSaslAuthenticated if client.login.is_some() => return Verdict::Permit,
             Restriction::RejectUnauthDestination => {
-                if let Subject::Recipient(rcpt) = subject {
-                    let authorized = match parse_mailbox(rcpt) {
-                        Ok(m) => destination(policy, &m) != Destination::Remote,
-                        Err(_) => false,
+                if let Subject::Recipient(rcpt, dest) = subject {
+                    let authorized = match dest {
+                        Some(d) => d != Destination::Remote,
+                        None => match parse_mailbox(rcpt) {
+                            Ok(m) => destination(policy, &m) != Destination::Remote,
+                            Err(_) => false,
+                        },
                     };
                     if !authorized {
-                        return Verdict::Reject(Reply::new(554, format!("5.7.1 <{rcpt}>: Relay access denied")));
+                        return Verdict::Reject(Reply::new(
+                            554,
+                            format!("5.7.1 <{rcpt}>: Relay access denied"),
+                        ));
                     }
                 }
             }
@@ -331,12 +361,14 @@ fn evaluate(
             Restriction::Permit => return Verdict::Permit,
             Restriction::Reject => {
                 return Verdict::Reject(match subject {
-                    Subject::Recipient(r) => {
-                        Reply::new(554, format!("5.7.1 <{r}>: Recipient address rejected: Access denied"))
-                    }
-                    Subject::Sender(s) => {
-                        Reply::new(554, format!("5.7.1 <{s}>: Sender address rejected: Access denied"))
-                    }
+                    Subject::Recipient(r, _) => Reply::new(
+                        554,
+                        format!("5.7.1 <{r}>: Recipient address rejected: Access denied"),
+                    ),
+                    Subject::Sender(s) => Reply::new(
+                        554,
+                        format!("5.7.1 <{s}>: Sender address rejected: Access denied"),
+                    ),
                 })
             }
             _ => {}
@@ -347,12 +379,49 @@ fn evaluate(
 
 /// Evaluate `sender_restrictions` at `MAIL FROM` (`sender` without brackets, empty for `<>`).
 pub fn check_sender(policy: &RelayPolicy, client: &ClientState<'_>, sender: &str) -> Verdict {
-    evaluate(policy, &policy.sender_restrictions, client, sender, Subject::Sender(sender))
+    evaluate(
+        policy,
+        &policy.sender_restrictions,
+        client,
+        sender,
+        Subject::Sender(sender),
+    )
 }
 
 /// Evaluate `recipient_restrictions` at `RCPT TO` (addresses without brackets).
-pub fn check_recipient(policy: &RelayPolicy, client: &ClientState<'_>, sender: &str, recipient: &str) -> Verdict {
-    evaluate(policy, &policy.recipient_restrictions, client, sender, Subject::Recipient(recipient))
+pub fn check_recipient(
+    policy: &RelayPolicy,
+    client: &ClientState<'_>,
+    sender: &str,
+    recipient: &str,
+) -> Verdict {
+    evaluate(
+        policy,
+        &policy.recipient_restrictions,
+        client,
+        sender,
+        Subject::Recipient(recipient, None),
+    )
+}
+
+/// [`check_recipient`] for an address already parsed (`recipient` is the
+/// path as sent, `mailbox` its parse): the session's hot path.
+pub fn check_parsed_recipient(
+    policy: &RelayPolicy,
+    client: &ClientState<'_>,
+    sender: &str,
+    recipient: &str,
+    mailbox: &Mailbox<'_>,
+) -> (Verdict, Destination) {
+    let dest = destination(policy, mailbox);
+    let verdict = evaluate(
+        policy,
+        &policy.recipient_restrictions,
+        client,
+        sender,
+        Subject::Recipient(recipient, Some(dest)),
+    );
+    (verdict, dest)
 }
 
 #[cfg(test)]
@@ -370,7 +439,11 @@ mod tests {
     }
 
     fn client(ip: &str, login: Option<&'static str>, tls: bool) -> ClientState<'static> {
-        ClientState { addr: ip.parse().unwrap(), login, tls }
+        ClientState {
+            addr: ip.parse().unwrap(),
+            login,
+            tls,
+        }
     }
 
     const DENIED: &str = "Relay access denied";
@@ -384,7 +457,10 @@ mod tests {
         let v6: Cidr = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
         assert!(!v6.contains("2001:db9::1".parse().unwrap()));
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!("0.0.0.0/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
         for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", "::/129"] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
@@ -413,8 +489,18 @@ mod tests {
             // classic relay tricks
             ("203.0.113.9", None, "x%elsewhere.test@example.org", Some(DENIED)),
             ("203.0.113.9", None, "elsewhere.test!x@example.org", Some(DENIED)),
-            ("203.0.113.9", None, "\"x@elsewhere.test\"@example.org", Some(DENIED)),
-            ("203.0.113.9", None, "\"x%elsewhere.test\"@example.org", Some(DENIED)),
+            (
+                "203.0.113.9",
+                None,
+                "\"x@elsewhere.test\"@example.org",
+                Some(DENIED),
+            ),
+            (
+                "203.0.113.9",
+                None,
+                "\"x%elsewhere.test\"@example.org",
+                Some(DENIED),
+            ),
             ("203.0.113.9", None, "@example.org:x@elsewhere.test", Some(DENIED)),
             ("203.0.113.9", None, "@elsewhere.test:x@example.org", Some(DENIED)),
             ("203.0.113.9", None, "x@elsewhere.test@example.org", Some(DENIED)),
@@ -447,10 +533,15 @@ mod tests {
         p.recipient_restrictions = vec![Restriction::PermitSaslAuthenticated, Restriction::Reject];
         let c = client("127.0.0.1", None, true);
         assert_eq!(
-            check_recipient(&p, &c, "", "ned@example.org").reply_text().unwrap(),
+            check_recipient(&p, &c, "", "ned@example.org")
+                .reply_text()
+                .unwrap(),
             "554 5.7.1 <ned@example.org>: Recipient address rejected: Access denied"
         );
-        assert_eq!(check_recipient(&p, &client("127.0.0.1", Some("ned"), true), "", "x@y.test"), Verdict::Permit);
+        assert_eq!(
+            check_recipient(&p, &client("127.0.0.1", Some("ned"), true), "", "x@y.test"),
+            Verdict::Permit
+        );
         p.recipient_restrictions = vec![Restriction::Permit, Restriction::Reject];
         assert_eq!(check_recipient(&p, &c, "", "x@y.test"), Verdict::Permit);
     }
@@ -467,12 +558,20 @@ mod tests {
             check_sender(&p, &ned, "alice@example.org").reply_text().unwrap(),
             "553 5.7.1 <alice@example.org>: Sender address rejected: not owned by user ned"
         );
-        assert!(check_sender(&p, &ned, "ned@elsewhere.test").reply_text().unwrap().contains("not owned"));
+        assert!(check_sender(&p, &ned, "ned@elsewhere.test")
+            .reply_text()
+            .unwrap()
+            .contains("not owned"));
         assert!(check_sender(&p, &ned, "ned%x@example.org").reply_text().is_some());
         let anon = client("203.0.113.9", None, false);
-        assert!(check_sender(&p, &anon, "alice@example.org").reply_text().unwrap().contains("not logged in"));
+        assert!(check_sender(&p, &anon, "alice@example.org")
+            .reply_text()
+            .unwrap()
+            .contains("not logged in"));
         assert_eq!(check_sender(&p, &anon, "someone@elsewhere.test"), Verdict::Permit);
-        p.sender_ownership = SenderOwnership::Check(Arc::new(|login, sender| login == "ned" && sender == "sales@x.test"));
+        p.sender_ownership = SenderOwnership::Check(Arc::new(|login, sender| {
+            login == "ned" && sender == "sales@x.test"
+        }));
         assert_eq!(check_sender(&p, &ned, "sales@x.test"), Verdict::Permit);
         assert!(check_sender(&p, &ned, "ned@example.org").reply_text().is_some());
     }

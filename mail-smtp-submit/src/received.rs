@@ -34,7 +34,12 @@ fn push_clean(out: &mut Vec<u8>, s: &str, max: usize, allow_space: bool) {
 
 pub(crate) fn write_received(out: &mut Vec<u8>, f: &ReceivedFields<'_>) {
     out.extend_from_slice(b"Received: from ");
-    push_clean(out, if f.helo.is_empty() { "unknown" } else { f.helo }, 255, false);
+    push_clean(
+        out,
+        if f.helo.is_empty() { "unknown" } else { f.helo },
+        255,
+        false,
+    );
     out.extend_from_slice(b" (");
     push_clean(out, f.client_name, 255, false);
     match f.client_addr {

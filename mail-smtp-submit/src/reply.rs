@@ -20,7 +20,10 @@ impl Reply {
         let code = if (200..=599).contains(&code) { code } else { 451 };
         let mut text: String = text.into();
         if text.bytes().any(|b| b.is_ascii_control()) {
-            text = text.chars().map(|c| if c.is_ascii_control() { ' ' } else { c }).collect();
+            text = text
+                .chars()
+                .map(|c| if c.is_ascii_control() { ' ' } else { c })
+                .collect();
         }
         text.truncate(floor_char_boundary(&text, 500));
         Reply { code, text }

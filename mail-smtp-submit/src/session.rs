@@ -8,8 +8,8 @@ use std::time::Duration;
 use mail_proto::{Line, LineReader, Session, TlsInfo, TlsSwitch};
 use mail_sasl::wire::{self, ClientResponse, WireError, MAX_RESPONSE_LINE};
 use mail_sasl::{
-    Exchange, ExchangeContext, Failure, FailureAction, FailureTracker, Identity, Mechanism, MechanismSet, Step,
-    VerifyOutcome, VerifyRequest,
+    Exchange, ExchangeContext, Failure, FailureAction, FailureTracker, Identity, Mechanism, MechanismSet,
+    Step, VerifyOutcome, VerifyRequest,
 };
 use sha2::{Digest, Sha256};
 
@@ -150,8 +150,8 @@ enum Pending {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Helo {
-    None,
+enum Greeted {
+    No,
     Helo,
     Ehlo,
 }
@@ -184,13 +184,14 @@ struct Core {
     mode: Mode,
     pending: Pending,
     events: VecDeque<Event>,
-    helo: Helo,
+    helo: Greeted,
     helo_name: String,
     secure: bool,
     tls_info: Option<TlsInfo>,
     login: Option<String>,
     exchange: Option<Exchange>,
     exchanges: u64,
+    nonce_seed: [u8; 16],
     failures: FailureTracker,
     errors: u32,
     cleartext_discarded: usize,
@@ -217,6 +218,7 @@ impl SmtpSession {
     pub fn new(config: Arc<Config>, client: ClientInfo) -> Self {
         let max_line = config.max_command_line.max(MAX_RESPONSE_LINE + 32);
         let failures = FailureTracker::new(config.auth_failures);
+        let nonce_seed = config.nonce_seed;
         let mut out = Vec::with_capacity(1024);
         let _ = write!(out, "220 {} {}\r\n", config.hostname, config.banner);
         let greeting_left = out.len();
@@ -232,13 +234,14 @@ impl SmtpSession {
                 mode: Mode::Command,
                 pending: Pending::None,
                 events: VecDeque::with_capacity(8),
-                helo: Helo::None,
+                helo: Greeted::No,
                 helo_name: String::new(),
                 secure: false,
                 tls_info: None,
                 login: None,
                 exchange: None,
                 exchanges: 0,
+                nonce_seed,
                 failures,
                 errors: 0,
                 cleartext_discarded: 0,
@@ -259,6 +262,13 @@ impl SmtpSession {
         }
     }
 
+    /// Set this connection's randomness (from the OS RNG) when the shared
+    /// `Config::nonce_seed` is not per connection. Each SASL exchange's nonce
+    /// is derived from it and a counter (SHA-256).
+    pub fn set_nonce_seed(&mut self, seed: [u8; 16]) {
+        self.core.nonce_seed = seed;
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.core.config
@@ -271,7 +281,7 @@ impl SmtpSession {
 
     /// The HELO/EHLO name, once given.
     pub fn helo_name(&self) -> Option<&str> {
-        (self.core.helo != Helo::None).then_some(self.core.helo_name.as_str())
+        (self.core.helo != Greeted::No).then_some(self.core.helo_name.as_str())
     }
 
     /// The authenticated user (authorization identity), if any.
@@ -380,11 +390,15 @@ impl SmtpSession {
                 client_name,
                 client_addr: core.client.addr,
                 tls: core.tls_info.as_ref(),
-                login: if core.config.received_auth_sender { core.login.as_deref() } else { None },
+                login: if core.config.received_auth_sender {
+                    core.login.as_deref()
+                } else {
+                    None
+                },
                 authenticated: core.login.is_some(),
                 hostname: &core.config.hostname,
                 software: &core.config.software,
-                esmtp: core.helo == Helo::Ehlo,
+                esmtp: core.helo == Greeted::Ehlo,
                 queue_id,
                 single_recipient: single,
                 date,
@@ -399,7 +413,11 @@ impl SmtpSession {
             }
             Some((size, last)) => {
                 core.lf = LfNormalizer::new();
-                core.mode = Mode::Bdat { remaining: size, size, last };
+                core.mode = Mode::Bdat {
+                    remaining: size,
+                    size,
+                    last,
+                };
             }
         }
         Ok(())
@@ -414,7 +432,8 @@ impl SmtpSession {
         }
         core.pending = Pending::None;
         core.out.extend_from_slice(b"250 2.0.0 Ok: queued as ");
-        core.out.extend(queue_id.bytes().take(64).filter(|b| b.is_ascii_graphic()));
+        core.out
+            .extend(queue_id.bytes().take(64).filter(|b| b.is_ascii_graphic()));
         core.out.extend_from_slice(b"\r\n");
         core.reset_transaction();
         Ok(())
@@ -460,7 +479,11 @@ impl SmtpSession {
                     return true;
                 }
                 if core.errors >= core.config.hard_error_limit {
-                    let _ = write!(core.out, "421 4.7.0 {} Error: too many errors\r\n", core.config.hostname);
+                    let _ = write!(
+                        core.out,
+                        "421 4.7.0 {} Error: too many errors\r\n",
+                        core.config.hostname
+                    );
                     core.close();
                     return true;
                 }
@@ -506,18 +529,29 @@ impl SmtpSession {
                 }
                 true
             }
-            Mode::Bdat { remaining, size, last } => {
+            Mode::Bdat {
+                remaining,
+                size,
+                last,
+            } => {
                 if remaining > 0 {
                     let pending = reader.pending();
                     if pending.is_empty() {
                         return false;
                     }
-                    let take = pending.len().min(DECODE_SLICE).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let take = pending
+                        .len()
+                        .min(DECODE_SLICE)
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     let before = core.chunk.len();
                     core.lf.push(&pending[..take], &mut core.chunk);
                     reader.consume(take);
                     core.account(before);
-                    core.mode = Mode::Bdat { remaining: remaining - take as u64, size, last };
+                    core.mode = Mode::Bdat {
+                        remaining: remaining - take as u64,
+                        size,
+                        last,
+                    };
                     if core.chunk.len() >= CHUNK_TARGET {
                         core.flush_chunk();
                     }
@@ -542,7 +576,10 @@ impl SmtpSession {
                     }
                     let take = buffered.min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     reader.consume(take);
-                    core.mode = Mode::BdatSkip { remaining: remaining - take as u64, reply };
+                    core.mode = Mode::BdatSkip {
+                        remaining: remaining - take as u64,
+                        reply,
+                    };
                     return true;
                 }
                 core.mode = Mode::Command;
@@ -620,7 +657,7 @@ impl Session for SmtpSession {
             core.events.push_back(Event::MessageAborted);
         }
         core.reset_transaction();
-        core.helo = Helo::None;
+        core.helo = Greeted::No;
         core.helo_name.clear();
         core.login = None;
         core.exchange = None;
@@ -747,7 +784,8 @@ impl Core {
     }
 
     fn command(&mut self, line: &[u8]) {
-        if line.len() > self.config.max_command_line && !(line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH "))
+        if line.len() > self.config.max_command_line
+            && !(line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH "))
         {
             self.reply(reply::LINE_TOO_LONG);
             return;
@@ -774,15 +812,18 @@ impl Core {
             )
         {
             if let Command::Bdat { size, .. } = cmd {
-                self.mode = Mode::BdatSkip { remaining: size, reply: reply::TLS_FIRST };
+                self.mode = Mode::BdatSkip {
+                    remaining: size,
+                    reply: reply::TLS_FIRST,
+                };
             } else {
                 self.reply(reply::TLS_FIRST);
             }
             return;
         }
         match cmd {
-            Command::Ehlo(name) => self.ehlo(name, Helo::Ehlo),
-            Command::Helo(name) => self.ehlo(name, Helo::Helo),
+            Command::Ehlo(name) => self.ehlo(name, Greeted::Ehlo),
+            Command::Helo(name) => self.ehlo(name, Greeted::Helo),
             Command::Mail { path, params } => self.mail(path, params),
             Command::Rcpt { path, params } => self.rcpt(path, params),
             Command::Data => self.data(),
@@ -799,7 +840,11 @@ impl Core {
             Command::Vrfy(arg) => {
                 if self.config.vrfy_enabled {
                     self.out.extend_from_slice(b"252 2.0.0 ");
-                    self.out.extend(arg.iter().take(256).map(|&b| if b.is_ascii_graphic() { b } else { b'?' }));
+                    self.out.extend(
+                        arg.iter()
+                            .take(256)
+                            .map(|&b| if b.is_ascii_graphic() { b } else { b'?' }),
+                    );
                     self.out.extend_from_slice(b"\r\n");
                 } else {
                     self.reply(reply::VRFY_DISABLED);
@@ -829,7 +874,7 @@ impl Core {
         }
     }
 
-    fn ehlo(&mut self, name: &[u8], kind: Helo) {
+    fn ehlo(&mut self, name: &[u8], kind: Greeted) {
         self.abort_message();
         self.helo = kind;
         self.helo_name.clear();
@@ -838,12 +883,16 @@ impl Core {
             Err(_) => self.helo_name.push_str(&String::from_utf8_lossy(name)),
         }
         let host = &self.config.hostname;
-        if kind == Helo::Helo {
+        if kind == Greeted::Helo {
             let _ = write!(self.out, "250 {host}\r\n");
             return;
         }
         let out = &mut self.out;
-        let _ = write!(out, "250-{host}\r\n250-PIPELINING\r\n250-SIZE {}\r\n", self.config.max_message_size);
+        let _ = write!(
+            out,
+            "250-{host}\r\n250-PIPELINING\r\n250-SIZE {}\r\n",
+            self.config.max_message_size
+        );
         if self.config.vrfy_enabled {
             out.extend_from_slice(b"250-VRFY\r\n");
         }
@@ -861,11 +910,13 @@ impl Core {
                 let _ = write!(out, "250-AUTH={mechs}\r\n");
             }
         }
-        out.extend_from_slice(b"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+        out.extend_from_slice(
+            b"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+        );
     }
 
     fn mail(&mut self, path: &[u8], params_text: &[u8]) {
-        if self.helo == Helo::None {
+        if self.helo == Greeted::No {
             return self.reply(reply::NEED_HELO);
         }
         if self.in_mail {
@@ -970,7 +1021,9 @@ impl Core {
         slot.orcpt.clear();
         for (key, value) in params(params_text) {
             match value {
-                Some(v) if key.eq_ignore_ascii_case(b"NOTIFY") && is_notify(v) => slot.notify.push_str(ascii(v)),
+                Some(v) if key.eq_ignore_ascii_case(b"NOTIFY") && is_notify(v) => {
+                    slot.notify.push_str(ascii(v))
+                }
                 Some(v) if key.eq_ignore_ascii_case(b"ORCPT") && is_xtext(v) => slot.orcpt.push_str(ascii(v)),
                 _ => {
                     self.rcpts[self.rcpt_count] = slot;
@@ -978,13 +1031,19 @@ impl Core {
                 }
             }
         }
-        let verdict = policy::check_recipient(&self.config.relay, &self.client_state(), &self.sender, path);
+        let (verdict, dest) = policy::check_parsed_recipient(
+            &self.config.relay,
+            &self.client_state(),
+            &self.sender,
+            path,
+            &mailbox,
+        );
         if let Verdict::Reject(r) = verdict {
             self.rcpts[self.rcpt_count] = slot;
             return self.reply_owned(&r);
         }
         slot.address.push_str(mailbox.address);
-        slot.local = policy::destination(&self.config.relay, &mailbox) == Destination::Local;
+        slot.local = dest == Destination::Local;
         self.rcpts[self.rcpt_count] = slot;
         self.pending = Pending::Recipient;
         self.events.push_back(Event::Recipient);
@@ -993,9 +1052,17 @@ impl Core {
     /// The reply for DATA/BDAT when the transaction is not ready, if any.
     fn transaction_not_ready(&self) -> Option<&'static [u8]> {
         if !self.in_mail {
-            Some(if self.helo == Helo::None { reply::NEED_HELO } else { reply::NEED_MAIL })
+            Some(if self.helo == Greeted::No {
+                reply::NEED_HELO
+            } else {
+                reply::NEED_MAIL
+            })
         } else if self.rcpt_count == 0 {
-            Some(if self.rcpt_attempts > 0 { reply::NO_VALID_RCPT } else { reply::NEED_RCPT })
+            Some(if self.rcpt_attempts > 0 {
+                reply::NO_VALID_RCPT
+            } else {
+                reply::NEED_RCPT
+            })
         } else {
             None
         }
@@ -1016,14 +1083,23 @@ impl Core {
 
     fn bdat(&mut self, size: u64, last: bool) {
         if let Some(r) = self.transaction_not_ready() {
-            self.mode = Mode::BdatSkip { remaining: size, reply: r };
+            self.mode = Mode::BdatSkip {
+                remaining: size,
+                reply: r,
+            };
             return;
         }
         self.bdat_used = true;
         if self.msg_active {
-            self.mode = Mode::Bdat { remaining: size, size, last };
+            self.mode = Mode::Bdat {
+                remaining: size,
+                size,
+                last,
+            };
         } else {
-            self.pending = Pending::MessageBegin { bdat: Some((size, last)) };
+            self.pending = Pending::MessageBegin {
+                bdat: Some((size, last)),
+            };
             self.events.push_back(Event::MessageBegin);
         }
     }
@@ -1050,7 +1126,7 @@ impl Core {
         };
         self.exchanges += 1;
         let mut h = Sha256::new();
-        h.update(self.config.nonce_seed);
+        h.update(self.nonce_seed);
         h.update(self.exchanges.to_be_bytes());
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&h.finalize()[..16]);
@@ -1093,7 +1169,11 @@ impl Core {
     }
 
     fn auth_step(&mut self, step: Step) {
-        let mechanism = self.exchange.as_ref().map(|e| e.mechanism()).unwrap_or(Mechanism::Plain);
+        let mechanism = self
+            .exchange
+            .as_ref()
+            .map(|e| e.mechanism())
+            .unwrap_or(Mechanism::Plain);
         match step {
             Step::Challenge(challenge) => {
                 self.out.extend_from_slice(b"334 ");
@@ -1111,7 +1191,8 @@ impl Core {
                 self.exchange = None;
                 self.login = Some(identity.authorized_user().to_owned());
                 self.raw(reply::AUTH_OK);
-                self.events.push_back(Event::AuthSucceeded { mechanism, identity });
+                self.events
+                    .push_back(Event::AuthSucceeded { mechanism, identity });
             }
             Step::Failure(failure) => {
                 self.mode = Mode::Command;
@@ -1157,7 +1238,9 @@ fn is_notify(v: &[u8]) -> bool {
     v.eq_ignore_ascii_case(b"NEVER")
         || (!v.is_empty()
             && v.split(|b| *b == b',').all(|k| {
-                k.eq_ignore_ascii_case(b"SUCCESS") || k.eq_ignore_ascii_case(b"FAILURE") || k.eq_ignore_ascii_case(b"DELAY")
+                k.eq_ignore_ascii_case(b"SUCCESS")
+                    || k.eq_ignore_ascii_case(b"FAILURE")
+                    || k.eq_ignore_ascii_case(b"DELAY")
             }))
 }
 

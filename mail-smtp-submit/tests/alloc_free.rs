@@ -64,7 +64,14 @@ fn steady_command_path_does_not_allocate() {
         replies += round(&mut s);
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    assert_eq!(replies, 100 * (8 + 7), "every command answered (EHLO has 8 lines)");
+    assert_eq!(
+        replies,
+        100 * (8 + 7),
+        "every command answered (EHLO has 8 lines)"
+    );
     assert_eq!(s.error_count(), 0);
-    assert_eq!(allocations, 0, "{allocations} allocations in 100 rounds of 8 commands");
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations in 100 rounds of 8 commands"
+    );
 }

@@ -16,14 +16,20 @@ fn case(profile: Profile, ip: &str, starttls: bool, auth: bool, rcpt: &str) -> (
     }
     talk(&mut s, "EHLO client.test\r\n");
     if starttls {
-        assert_eq!(talk(&mut s, "STARTTLS\r\n").out, "220 2.0.0 Ready to start TLS\r\n");
+        assert_eq!(
+            talk(&mut s, "STARTTLS\r\n").out,
+            "220 2.0.0 Ready to start TLS\r\n"
+        );
         s.tls_established(&tls_info());
         talk(&mut s, "EHLO client.test\r\n");
     }
     if auth {
         talk(&mut s, &format!("AUTH PLAIN {}\r\n", plain_ir("ned", "secret")));
     }
-    let t = talk(&mut s, &format!("MAIL FROM:<ned@example.org>\r\nRCPT TO:<{rcpt}>\r\n"));
+    let t = talk(
+        &mut s,
+        &format!("MAIL FROM:<ned@example.org>\r\nRCPT TO:<{rcpt}>\r\n"),
+    );
     let mut l = t.out.split_terminator("\r\n").map(str::to_owned);
     (l.next().unwrap(), l.next().unwrap())
 }
@@ -33,15 +39,21 @@ const OUTSIDE: &str = "203.0.113.9";
 const LOCAL: &str = "ned@example.org";
 const REMOTE: &str = "friend@elsewhere.test";
 const OK: (&str, &str) = ("250 2.1.0 Ok", "250 2.1.5 Ok");
-const DENIED: (&str, &str) = ("250 2.1.0 Ok", "554 5.7.1 <friend@elsewhere.test>: Relay access denied");
+const DENIED: (&str, &str) = (
+    "250 2.1.0 Ok",
+    "554 5.7.1 <friend@elsewhere.test>: Relay access denied",
+);
 const TLS_FIRST: &str = "530 5.7.0 Must issue a STARTTLS command first";
 const AUTH_REQUIRED: &str = "530 5.7.0 Authentication required";
+
+/// (listener, client address, STARTTLS, AUTH, recipient, (MAIL reply, RCPT reply)).
+type Case = (Profile, &'static str, bool, bool, &'static str, (&'static str, &'static str));
 
 #[test]
 fn port_policy_table() {
     use Profile::*;
     #[rustfmt::skip]
-    let table: &[(Profile, &str, bool, bool, &str, (&str, &str))] = &[
+    let table: &[Case] = &[
         // 25 relays for mynetworks, with or without TLS.
         (Mta, LAN, false, false, REMOTE, OK),
         (Mta, LAN, true, false, REMOTE, OK),

@@ -44,13 +44,21 @@ fn ehlo_keywords_before_and_after_tls() {
     let mut s = session(c, "203.0.113.9");
     s.tls_established(&tls_info());
     let t = talk(&mut s, "EHLO client.test\r\n");
-    assert!(t.out.contains("250-AUTH PLAIN LOGIN CRAM-MD5\r\n250-AUTH=PLAIN LOGIN CRAM-MD5\r\n"), "{}", t.out);
+    assert!(
+        t.out
+            .contains("250-AUTH PLAIN LOGIN CRAM-MD5\r\n250-AUTH=PLAIN LOGIN CRAM-MD5\r\n"),
+        "{}",
+        t.out
+    );
 }
 
 #[test]
 fn helo_and_basic_commands() {
     let mut s = session(config(Profile::Mta), "203.0.113.9");
-    let t = talk(&mut s, "HELO client.test\r\nNOOP\r\nRSET\r\nHELP\r\nVRFY ned\r\nEXPN list\r\nFOO\r\n\r\n");
+    let t = talk(
+        &mut s,
+        "HELO client.test\r\nNOOP\r\nRSET\r\nHELP\r\nVRFY ned\r\nEXPN list\r\nFOO\r\n\r\n",
+    );
     assert_eq!(
         lines(&t.out),
         [
@@ -113,7 +121,10 @@ fn decisions_pause_pipelined_processing() {
     assert!(String::from_utf8_lossy(s.output()).ends_with("250 2.1.0 Ok\r\n"));
     assert_eq!(s.next_event(), None);
     assert!(s.accept_recipient().is_ok());
-    assert!(s.accept_recipient().is_err(), "answering twice is an error, not a panic");
+    assert!(
+        s.accept_recipient().is_err(),
+        "answering twice is an error, not a panic"
+    );
     assert_eq!(s.next_event(), None);
     assert!(String::from_utf8_lossy(s.output()).ends_with("250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n"));
     assert_eq!(s.recipients().len(), 1);
@@ -123,7 +134,10 @@ fn decisions_pause_pipelined_processing() {
 #[test]
 fn sequence_errors() {
     let mut s = session(config(Profile::Mta), "127.0.0.1");
-    let t = talk(&mut s, "MAIL FROM:<a@b.test>\r\nRCPT TO:<ned@example.org>\r\nDATA\r\n");
+    let t = talk(
+        &mut s,
+        "MAIL FROM:<a@b.test>\r\nRCPT TO:<ned@example.org>\r\nDATA\r\n",
+    );
     assert_eq!(
         lines(&t.out),
         [
@@ -183,7 +197,10 @@ fn command_line_limit_keeps_connection() {
     let mut s = session(config(Profile::Mta), "127.0.0.1");
     let long = format!("NOOP {}\r\nNOOP\r\n", "x".repeat(600));
     let t = talk(&mut s, &long);
-    assert_eq!(lines(&t.out), ["500 5.5.6 Error: command line too long", "250 2.0.0 Ok"]);
+    assert_eq!(
+        lines(&t.out),
+        ["500 5.5.6 Error: command line too long", "250 2.0.0 Ok"]
+    );
     // Far beyond the reader's limit: skipped with bounded memory.
     let mut s = session(config(Profile::Mta), "127.0.0.1");
     for _ in 0..100 {
@@ -191,22 +208,36 @@ fn command_line_limit_keeps_connection() {
         while s.next_event().is_some() {}
     }
     let t = talk(&mut s, "\r\nNOOP\r\n");
-    assert_eq!(lines(&t.out), ["500 5.5.6 Error: command line too long", "250 2.0.0 Ok"]);
+    assert_eq!(
+        lines(&t.out),
+        ["500 5.5.6 Error: command line too long", "250 2.0.0 Ok"]
+    );
     assert!(!s.is_closed());
     // A configurable limit.
     let mut c = config(Profile::Mta);
     c.max_command_line = 1000;
     let mut s = session(c, "127.0.0.1");
-    assert_eq!(talk(&mut s, &format!("NOOP {}\r\n", "x".repeat(900))).out, "250 2.0.0 Ok\r\n");
+    assert_eq!(
+        talk(&mut s, &format!("NOOP {}\r\n", "x".repeat(900))).out,
+        "250 2.0.0 Ok\r\n"
+    );
 }
 
 #[test]
 fn http_and_header_lines_disconnect() {
-    for first in ["GET / HTTP/1.1", "POST /x HTTP/1.0", "CONNECT a:25 HTTP/1.1", "Host: mx.example.org", "User-Agent: x"]
-    {
+    for first in [
+        "GET / HTTP/1.1",
+        "POST /x HTTP/1.0",
+        "CONNECT a:25 HTTP/1.1",
+        "Host: mx.example.org",
+        "User-Agent: x",
+    ] {
         let mut s = session(config(Profile::Mta), "203.0.113.9");
         let t = talk(&mut s, &format!("{first}\r\nEHLO c\r\n"));
-        assert_eq!(t.out, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n", "{first}");
+        assert_eq!(
+            t.out, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n",
+            "{first}"
+        );
         assert!(s.is_closed());
     }
 }
@@ -221,7 +252,10 @@ fn talking_before_the_greeting_is_refused() {
     s.receive(b"EHLO c\r\nMAIL FROM:<a@b>\r\n");
     let mut t = Transcript::default();
     drain(&mut s, &mut t);
-    assert_eq!(t.out, "220 mx.example.org ESMTP\r\n554 5.5.0 Error: SMTP protocol synchronization\r\n");
+    assert_eq!(
+        t.out,
+        "220 mx.example.org ESMTP\r\n554 5.5.0 Error: SMTP protocol synchronization\r\n"
+    );
     assert!(s.is_closed());
 }
 
@@ -231,7 +265,9 @@ fn error_limits() {
     let t = talk(&mut s, &"FOO\r\n".repeat(25));
     let l = lines(&t.out);
     assert_eq!(l.len(), 21);
-    assert!(l[..20].iter().all(|l| *l == "502 5.5.2 Error: command not recognized"));
+    assert!(l[..20]
+        .iter()
+        .all(|l| *l == "502 5.5.2 Error: command not recognized"));
     assert_eq!(l[20], "421 4.7.0 mx.example.org Error: too many errors");
     assert!(s.is_closed());
     // Errors 11..20 are each delayed (soft limit 10).
@@ -254,7 +290,10 @@ fn size_limit_enforced_while_streaming() {
     c.max_message_size = 1000;
     c.received_header = false;
     let mut s = session(c, "127.0.0.1");
-    let t = talk(&mut s, "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
+    let t = talk(
+        &mut s,
+        "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n",
+    );
     assert!(t.out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n"));
     let mut t = Transcript::default();
     let line = [b'x'; 98];
@@ -263,12 +302,18 @@ fn size_limit_enforced_while_streaming() {
         s.receive(b"\r\n");
         drain(&mut s, &mut t);
         if i == 20 {
-            assert!(t.events.contains(&Event::MessageAborted), "aborted as soon as the limit is passed");
+            assert!(
+                t.events.contains(&Event::MessageAborted),
+                "aborted as soon as the limit is passed"
+            );
         }
     }
     s.receive(b".\r\nNOOP\r\n");
     drain(&mut s, &mut t);
-    assert_eq!(lines(&t.out), ["552 5.3.4 Error: message file too big", "250 2.0.0 Ok"]);
+    assert_eq!(
+        lines(&t.out),
+        ["552 5.3.4 Error: message file too big", "250 2.0.0 Ok"]
+    );
     assert!(t.messages.is_empty());
     assert!(!t.events.contains(&Event::MessageEnd));
 }
@@ -284,7 +329,12 @@ fn bare_lf_policies() {
     c.bare_lf = BareLf::Reject;
     let mut s = session(c, "127.0.0.1");
     let t = talk(&mut s, body);
-    assert!(t.out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n550 5.5.2 Error: bare <LF> received\r\n"), "{}", t.out);
+    assert!(
+        t.out
+            .ends_with("354 End data with <CR><LF>.<CR><LF>\r\n550 5.5.2 Error: bare <LF> received\r\n"),
+        "{}",
+        t.out
+    );
     assert!(t.messages.is_empty());
     assert!(t.events.contains(&Event::MessageAborted));
 }
@@ -312,8 +362,15 @@ fn smuggling_sequences_never_split_a_message() {
         assert_eq!(t.messages.len(), 1, "{seq:?}");
         assert!(t.message_text(0).contains("Subject: smuggled"), "{seq:?}");
         assert_eq!(t.out.matches("queued as").count(), 1, "{seq:?}: {}", t.out);
-        assert!(!t.out.contains("Relay access denied"), "{seq:?}: the smuggled RCPT was parsed");
-        assert!(t.out.ends_with("250 2.0.0 Ok: queued as QID1\r\n221 2.0.0 Bye\r\n"), "{seq:?}");
+        assert!(
+            !t.out.contains("Relay access denied"),
+            "{seq:?}: the smuggled RCPT was parsed"
+        );
+        assert!(
+            t.out
+                .ends_with("250 2.0.0 Ok: queued as QID1\r\n221 2.0.0 Bye\r\n"),
+            "{seq:?}"
+        );
     }
 }
 
@@ -321,7 +378,10 @@ fn smuggling_sequences_never_split_a_message() {
 fn long_text_lines_pass_through() {
     let mut s = session(config(Profile::Mta), "127.0.0.1");
     let long = "y".repeat(5000);
-    let t = talk(&mut s, &format!("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n{long}\r\n.\r\n"));
+    let t = talk(
+        &mut s,
+        &format!("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n{long}\r\n.\r\n"),
+    );
     assert!(t.out.ends_with("queued as QID1\r\n"));
     assert!(t.message_text(0).ends_with(&format!("\r\n{long}\r\n")));
 }
@@ -333,13 +393,22 @@ fn bdat_chunking() {
         &mut s,
         "EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<ned@example.org>\r\nBDAT 12\r\nSubject: x\r\nBDAT 9 LAST\r\n\r\n.body\r\nNOOP\r\n",
     );
-    assert!(t.out.ends_with("250 2.1.5 Ok\r\n250 2.0.0 Ok: 12 bytes\r\n250 2.0.0 Ok: queued as QID1\r\n250 2.0.0 Ok\r\n"), "{}", t.out);
+    assert!(
+        t.out.ends_with(
+            "250 2.1.5 Ok\r\n250 2.0.0 Ok: 12 bytes\r\n250 2.0.0 Ok: queued as QID1\r\n250 2.0.0 Ok\r\n"
+        ),
+        "{}",
+        t.out
+    );
     assert!(t.message_text(0).ends_with("ESMTP id QID1\r\n\tfor <ned@example.org>; Sun, 22 Nov 2026 22:43:20 +0000\r\nSubject: x\r\n\r\n.body\r\n"));
     // BDAT without a transaction: the chunk is skipped, not parsed as commands.
     let t = talk(&mut s, "BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n");
     assert_eq!(t.out, "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n");
     // DATA after BDAT, BDAT 0 LAST.
-    let t = talk(&mut s, "MAIL FROM:<>\r\nRCPT TO:<ned@example.org>\r\nBDAT 3\r\nabcDATA\r\nBDAT 0 LAST\r\n");
+    let t = talk(
+        &mut s,
+        "MAIL FROM:<>\r\nRCPT TO:<ned@example.org>\r\nBDAT 3\r\nabcDATA\r\nBDAT 0 LAST\r\n",
+    );
     assert!(t.out.ends_with("250 2.0.0 Ok: 3 bytes\r\n503 5.5.1 Error: DATA and BDAT cannot be mixed\r\n250 2.0.0 Ok: queued as QID1\r\n"), "{}", t.out);
     assert!(t.message_text(0).ends_with("abc"));
 }
@@ -347,9 +416,17 @@ fn bdat_chunking() {
 #[test]
 fn rset_aborts_a_bdat_message() {
     let mut s = session(config(Profile::Mta), "127.0.0.1");
-    let t = talk(&mut s, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<ned@example.org>\r\nBDAT 3\r\nabcRSET\r\nDATA\r\n");
+    let t = talk(
+        &mut s,
+        "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<ned@example.org>\r\nBDAT 3\r\nabcRSET\r\nDATA\r\n",
+    );
     assert!(t.events.contains(&Event::MessageAborted));
-    assert!(t.out.ends_with("250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok\r\n503 5.5.1 Error: need RCPT command\r\n"), "{}", t.out);
+    assert!(
+        t.out
+            .ends_with("250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok\r\n503 5.5.1 Error: need RCPT command\r\n"),
+        "{}",
+        t.out
+    );
 }
 
 #[test]
@@ -363,14 +440,19 @@ fn message_failure_answer() {
             Event::MessageBegin => s.message_begin("Q", DATE).unwrap(),
             Event::MessageEnd => {
                 saw_end = true;
-                assert!(!String::from_utf8_lossy(s.output()).contains("queued"), "no 250 before the answer");
-                s.message_failed(mail_smtp_submit::Reply::queue_write_error()).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(s.output()).contains("queued"),
+                    "no 250 before the answer"
+                );
+                s.message_failed(mail_smtp_submit::Reply::queue_write_error())
+                    .unwrap();
             }
             _ => {}
         }
     }
     assert!(saw_end);
-    assert!(String::from_utf8_lossy(&s.take_output()).ends_with("354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Error: queue file write error\r\n"));
+    assert!(String::from_utf8_lossy(&s.take_output())
+        .ends_with("354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Error: queue file write error\r\n"));
     assert_eq!(s.sender(), None, "the transaction is over");
 }
 
@@ -379,8 +461,16 @@ fn message_failure_answer() {
 #[test]
 fn starttls_injection_is_discarded_and_state_reset() {
     let mut s = session(config(Profile::Mta), "203.0.113.9");
-    let t = talk(&mut s, "EHLO c\r\nMAIL FROM:<a@c.test>\r\nSTARTTLS\r\nRCPT TO:<x@elsewhere.test>\r\nNOOP\r\n");
-    assert!(t.out.ends_with("250 2.1.0 Ok\r\n220 2.0.0 Ready to start TLS\r\n"), "{}", t.out);
+    let t = talk(
+        &mut s,
+        "EHLO c\r\nMAIL FROM:<a@c.test>\r\nSTARTTLS\r\nRCPT TO:<x@elsewhere.test>\r\nNOOP\r\n",
+    );
+    assert!(
+        t.out
+            .ends_with("250 2.1.0 Ok\r\n220 2.0.0 Ready to start TLS\r\n"),
+        "{}",
+        t.out
+    );
     assert!(t.events.contains(&Event::StartTls));
     // More cleartext arrives before the handshake: counted, never parsed.
     s.receive(b"QUIT\r\n");
@@ -390,12 +480,18 @@ fn starttls_injection_is_discarded_and_state_reset() {
     assert_eq!(s.tls_established(&tls_info()), injected);
     assert!(s.is_secure());
     // Everything learnt in cleartext is forgotten: EHLO and the transaction.
-    let t = talk(&mut s, "MAIL FROM:<a@c.test>\r\nEHLO c\r\nRCPT TO:<ned@example.org>\r\nSTARTTLS\r\n");
-    assert_eq!(
-        lines(&t.out)[..1],
-        ["503 5.5.1 Error: send HELO/EHLO first"]
+    let t = talk(
+        &mut s,
+        "MAIL FROM:<a@c.test>\r\nEHLO c\r\nRCPT TO:<ned@example.org>\r\nSTARTTLS\r\n",
     );
-    assert!(t.out.ends_with("250 CHUNKING\r\n503 5.5.1 Error: need MAIL command\r\n554 5.5.1 Error: TLS already active\r\n"), "{}", t.out);
+    assert_eq!(lines(&t.out)[..1], ["503 5.5.1 Error: send HELO/EHLO first"]);
+    assert!(
+        t.out.ends_with(
+            "250 CHUNKING\r\n503 5.5.1 Error: need MAIL command\r\n554 5.5.1 Error: TLS already active\r\n"
+        ),
+        "{}",
+        t.out
+    );
 }
 
 #[test]
@@ -419,8 +515,16 @@ fn submission_requires_starttls_first() {
         ),
     );
     let l = lines(&t.out);
-    assert!(!t.out.contains("250-AUTH"), "no AUTH before TLS on 587: {}", t.out);
-    let after_ehlo: Vec<_> = l.into_iter().skip_while(|l| !l.starts_with("250 CHUNKING")).skip(1).collect();
+    assert!(
+        !t.out.contains("250-AUTH"),
+        "no AUTH before TLS on 587: {}",
+        t.out
+    );
+    let after_ehlo: Vec<_> = l
+        .into_iter()
+        .skip_while(|l| !l.starts_with("250 CHUNKING"))
+        .skip(1)
+        .collect();
     assert_eq!(
         after_ehlo,
         [
@@ -442,7 +546,10 @@ fn submission_requires_starttls_first() {
 
 fn secure_submission() -> mail_smtp_submit::SmtpSession {
     let mut s = session(config(Profile::Submission), "203.0.113.9");
-    assert_eq!(talk(&mut s, "STARTTLS\r\n").out, "220 2.0.0 Ready to start TLS\r\n");
+    assert_eq!(
+        talk(&mut s, "STARTTLS\r\n").out,
+        "220 2.0.0 Ready to start TLS\r\n"
+    );
     s.tls_established(&tls_info());
     talk(&mut s, "EHLO c\r\n");
     s
@@ -463,7 +570,11 @@ fn auth_plain_success_and_received_header() {
         ),
     );
     let l = lines(&t.out);
-    let after: Vec<_> = l.into_iter().skip_while(|l| !l.starts_with("250 CHUNKING")).skip(1).collect();
+    let after: Vec<_> = l
+        .into_iter()
+        .skip_while(|l| !l.starts_with("250 CHUNKING"))
+        .skip(1)
+        .collect();
     assert_eq!(
         after,
         [
@@ -477,7 +588,10 @@ fn auth_plain_success_and_received_header() {
             "250 2.0.0 Ok: queued as QID1",
         ]
     );
-    assert!(t.events.iter().any(|e| matches!(e, Event::AuthSucceeded { identity, .. } if identity.authcid == "ned")));
+    assert!(t
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AuthSucceeded { identity, .. } if identity.authcid == "ned")));
     let m = t.message_text(0);
     assert!(
         m.starts_with(
@@ -492,8 +606,16 @@ fn auth_in_transaction_is_refused() {
     let mut s = session(config(Profile::Mta), "127.0.0.1");
     talk(&mut s, "STARTTLS\r\n");
     s.tls_established(&tls_info());
-    let t = talk(&mut s, &format!("EHLO c\r\nMAIL FROM:<>\r\nAUTH PLAIN {}\r\n", plain_ir("ned", "secret")));
-    assert!(t.out.ends_with("250 2.1.0 Ok\r\n503 5.5.1 Error: MAIL transaction in progress\r\n"));
+    let t = talk(
+        &mut s,
+        &format!(
+            "EHLO c\r\nMAIL FROM:<>\r\nAUTH PLAIN {}\r\n",
+            plain_ir("ned", "secret")
+        ),
+    );
+    assert!(t
+        .out
+        .ends_with("250 2.1.0 Ok\r\n503 5.5.1 Error: MAIL transaction in progress\r\n"));
 }
 
 #[test]
@@ -502,7 +624,10 @@ fn auth_login_and_cram_md5_exchanges() {
     let t = talk(&mut s, "AUTH LOGIN\r\n");
     assert_eq!(t.out, "334 VXNlcm5hbWU6\r\n");
     let t = talk(&mut s, &format!("{}\r\n{}\r\n", b64(b"ned"), b64(b"secret")));
-    assert_eq!(t.out, "334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication successful\r\n");
+    assert_eq!(
+        t.out,
+        "334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication successful\r\n"
+    );
     assert_eq!(s.login(), Some("ned"));
 
     let mut s = secure_submission();
@@ -556,7 +681,9 @@ fn unknown_user_and_wrong_password_look_alike() {
 fn temporary_auth_failure() {
     let mut s = secure_submission();
     s.receive(format!("AUTH PLAIN {}\r\n", plain_ir("ned", "secret")).as_bytes());
-    let Some(Event::AuthVerify(_)) = s.next_event() else { panic!("expected AuthVerify") };
+    let Some(Event::AuthVerify(_)) = s.next_event() else {
+        panic!("expected AuthVerify")
+    };
     s.auth_verified(mail_sasl::VerifyOutcome::Temporary).unwrap();
     while s.next_event().is_some() {}
     assert_eq!(s.take_output(), b"454 4.7.0 Temporary authentication failure\r\n");
@@ -584,16 +711,29 @@ fn brute_force_closes_after_three_failures() {
 #[test]
 fn auth_not_enabled_in_cleartext() {
     let mut s = session(config(Profile::Mta), "203.0.113.9");
-    let t = talk(&mut s, &format!("EHLO c\r\nAUTH PLAIN {}\r\nAUTH CRAM-MD5\r\n", plain_ir("ned", "secret")));
+    let t = talk(
+        &mut s,
+        &format!(
+            "EHLO c\r\nAUTH PLAIN {}\r\nAUTH CRAM-MD5\r\n",
+            plain_ir("ned", "secret")
+        ),
+    );
     assert!(!t.out.contains("AUTH "), "{}", t.out);
-    assert!(t.out.ends_with("503 5.5.1 Error: authentication not enabled\r\n503 5.5.1 Error: authentication not enabled\r\n"));
+    assert!(t.out.ends_with(
+        "503 5.5.1 Error: authentication not enabled\r\n503 5.5.1 Error: authentication not enabled\r\n"
+    ));
     // With tls_auth_only off, cleartext offers only non-plaintext mechanisms.
     let mut c = config(Profile::Mta);
     c.tls_auth_only = false;
     let mut s = session(c, "203.0.113.9");
-    let t = talk(&mut s, &format!("EHLO c\r\nAUTH PLAIN {}\r\n", plain_ir("ned", "secret")));
+    let t = talk(
+        &mut s,
+        &format!("EHLO c\r\nAUTH PLAIN {}\r\n", plain_ir("ned", "secret")),
+    );
     assert!(t.out.contains("250-AUTH CRAM-MD5\r\n"), "{}", t.out);
-    assert!(t.out.ends_with("504 5.5.4 Unsupported authentication mechanism\r\n"));
+    assert!(t
+        .out
+        .ends_with("504 5.5.4 Unsupported authentication mechanism\r\n"));
 }
 
 #[test]
@@ -605,7 +745,10 @@ fn sender_login_mismatch_reply() {
     s.tls_established(&tls_info());
     let t = talk(
         &mut s,
-        &format!("EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<alice@example.org>\r\nMAIL FROM:<ned@example.org>\r\n", plain_ir("ned", "secret")),
+        &format!(
+            "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<alice@example.org>\r\nMAIL FROM:<ned@example.org>\r\n",
+            plain_ir("ned", "secret")
+        ),
     );
     assert!(t.out.ends_with(
         "235 2.7.0 Authentication successful\r\n553 5.7.1 <alice@example.org>: Sender address rejected: not owned by user ned\r\n250 2.1.0 Ok\r\n"

@@ -25,21 +25,49 @@ pub enum Action {
     Close,
 }
 
+/// Options of [`serve_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Close the connection when the peer sends nothing for this long
+    /// (SMTP 300 s, POP3 600 s, IMAP 30 min are the usual values).
+    pub idle_timeout: Option<Duration>,
+    /// Bytes already read from the stream that belong to the session (e.g.
+    /// what followed a PROXY protocol header in the same read).
+    pub initial_input: Vec<u8>,
+}
+
 /// Run one connection to the end (async version of
 /// [`blocking::serve`](crate::blocking::serve)).
 ///
 /// `stream` is usually a `tokio::net::TcpStream`. Returns `Ok(())` on a clean
 /// end (session closed, `close_notify`, EOF, [`Action::Close`]), an
 /// `InvalidData` error wrapping the [`TlsError`](crate::TlsError) after a TLS
-/// failure (the alert has been written), or the socket's error. Wrap the call
-/// in `tokio::time::timeout` or add your own idle timer to bound idle peers.
-pub async fn serve<T, S, H>(mut stream: T, mut secured: Secured<S>, mut handler: H) -> std::io::Result<()>
+/// failure (the alert has been written), or the socket's error. See
+/// [`serve_with`] for idle timeouts.
+pub async fn serve<T, S, H>(stream: T, secured: Secured<S>, handler: H) -> std::io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: Session,
+    H: FnMut(&mut S, SecuredEvent<S::Event>) -> Action,
+{
+    serve_with(stream, secured, ServeOptions::default(), handler).await
+}
+
+/// [`serve`] with options: an idle timeout (a `TimedOut` error when it
+/// fires) and input that was read before the session started.
+pub async fn serve_with<T, S, H>(
+    mut stream: T,
+    mut secured: Secured<S>,
+    options: ServeOptions,
+    mut handler: H,
+) -> std::io::Result<()>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Session,
     H: FnMut(&mut S, SecuredEvent<S::Event>) -> Action,
 {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut pending_input = options.initial_input;
     loop {
         while let Some(event) = secured.next_event() {
             match handler(secured.session_mut(), event) {
@@ -60,7 +88,24 @@ where
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        let n = stream.read(&mut buf).await?;
+        let n = if !pending_input.is_empty() {
+            let n = pending_input.len().min(buf.len());
+            buf[..n].copy_from_slice(&pending_input[..n]);
+            pending_input.drain(..n);
+            n
+        } else {
+            let read = stream.read(&mut buf);
+            match options.idle_timeout {
+                Some(limit) => match ::tokio::time::timeout(limit, read).await {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        let _ = stream.shutdown().await;
+                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
+                    }
+                },
+                None => read.await?,
+            }
+        };
         if n == 0 {
             return Ok(());
         }

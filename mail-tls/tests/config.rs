@@ -607,8 +607,14 @@ fn required_client_certificate() {
 #[test]
 fn min_version_tls13_refuses_tls12_clients() {
     let ck = cert(&["localhost"]);
-    let base = ServerTls::builder(MailProtocol::Smtp).cert_pem(&ck.cert_pem, &ck.key_pem).unwrap();
-    let strict = base.clone().min_version("TLSv1.3".parse().unwrap()).build().unwrap();
+    let base = ServerTls::builder(MailProtocol::Smtp)
+        .cert_pem(&ck.cert_pem, &ck.key_pem)
+        .unwrap();
+    let strict = base
+        .clone()
+        .min_version("TLSv1.3".parse().unwrap())
+        .build()
+        .unwrap();
     let (_, _, pumped) = connect(&strict, &client_config(&ck.cert_pem, "1.2", &[]), "localhost");
     assert!(pumped.server_error.is_some(), "{pumped:?}");
     let (_, server, pumped) = connect(&strict, &client_config(&ck.cert_pem, "any", &[]), "localhost");
@@ -619,6 +625,12 @@ fn min_version_tls13_refuses_tls12_clients() {
     let (_, server, pumped) = connect(&imap, &client_config(&ck.cert_pem, "1.2", &["imap"]), "localhost");
     assert!(pumped.server_error.is_none(), "{pumped:?}");
     assert_eq!(tls_info(&server).alpn.as_deref(), Some("imap"));
-    assert!(matches!("1.1".parse::<mail_tls::TlsVersion>(), Err(TlsError::InvalidVersion(_))));
-    assert_eq!("1.2".parse::<mail_tls::TlsVersion>().unwrap(), mail_tls::TlsVersion::Tls12);
+    assert!(matches!(
+        "1.1".parse::<mail_tls::TlsVersion>(),
+        Err(TlsError::InvalidVersion(_))
+    ));
+    assert_eq!(
+        "1.2".parse::<mail_tls::TlsVersion>().unwrap(),
+        mail_tls::TlsVersion::Tls12
+    );
 }

@@ -166,3 +166,49 @@ fn tokio_implicit_with_delay_action() {
     assert_eq!(result, Ok(()));
     assert_eq!(log, ["tls TLSv1.3", "cmd SLOW", "cmd NOOP", "cmd BYE"]);
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_serve_with_initial_input_and_idle_timeout() {
+    use mail_tls::tokio::{Action, ServeOptions};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let secured = Secured::starttls(EchoSession::new("localhost", false), None);
+            let options = ServeOptions {
+                idle_timeout: Some(Duration::from_millis(300)),
+                // As if a PROXY header had been followed by this in the same read.
+                initial_input: b"EARLY\r\n".to_vec(),
+            };
+            let mut log = Vec::new();
+            let result = mail_tls::tokio::serve_with(stream, secured, options, |_, event| {
+                log.push(describe(&event));
+                Action::Continue
+            })
+            .await;
+            (result.map_err(|e| e.kind()), log)
+        })
+    });
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(sock);
+    assert_eq!(read_reply(&mut reader), "220 localhost ESMTP echo\r\n");
+    assert_eq!(read_reply(&mut reader), "250 EARLY\r\n");
+    // Say nothing more: the idle timeout closes the connection.
+    let start = std::time::Instant::now();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(start.elapsed() >= Duration::from_millis(250), "closed too early");
+    let (result, log) = server.join().unwrap();
+    assert_eq!(result, Err(std::io::ErrorKind::TimedOut));
+    assert_eq!(log, ["cmd EARLY"]);
+}

@@ -3,14 +3,16 @@
 //! `smtpd_sasl_type = dovecot` and `smtpd_sasl_path = /abs/path/to/socket`.
 //!
 //! ```text
-//! dovecot-auth-server --socket /run/mailauth/auth --passwd-file /etc/mail/users \
+//! dovecot-auth-server --socket /run/mailauth/auth (--passwd-file /etc/mail/users | --pam SERVICE) \
 //!     [--mechanisms PLAIN,LOGIN,CRAM-MD5,DIGEST-MD5] [--hostname mail.example.org]
 //!     [--allow-plaintext-without-tls] [--failure-delay-ms 2000]
 //! ```
 //!
 //! PLAIN/LOGIN are refused in requests that lack the `secured` flag (Postfix
 //! sets it on TLS sessions) unless `--allow-plaintext-without-tls` is given,
-//! like Dovecot's `disable_plaintext_auth = yes`. One thread per connection.
+//! like Dovecot's `disable_plaintext_auth = yes`. `--pam` (built with the
+//! `pam` feature) checks passwords with PAM instead, which serves PLAIN and
+//! LOGIN only. One thread per connection.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -27,20 +29,27 @@ use mail_sasl::{CredentialBackend, Mechanism, MechanismPolicy, MechanismSet};
 
 struct Options {
     socket: PathBuf,
-    passwd_file: PathBuf,
+    backend: BackendChoice,
     mechanisms: MechanismSet,
     hostname: String,
     tls_auth_only: bool,
     failure_delay: Duration,
 }
 
-const USAGE: &str = "usage: dovecot-auth-server --socket PATH --passwd-file FILE \
+enum BackendChoice {
+    PasswdFile(PathBuf),
+    /// A PAM service name (used only when built with the `pam` feature).
+    #[cfg_attr(not(feature = "pam"), allow(dead_code))]
+    Pam(String),
+}
+
+const USAGE: &str = "usage: dovecot-auth-server --socket PATH (--passwd-file FILE | --pam SERVICE) \
 [--mechanisms PLAIN,LOGIN,CRAM-MD5,DIGEST-MD5] [--hostname NAME] \
 [--allow-plaintext-without-tls] [--failure-delay-ms MS]";
 
 fn parse_args() -> Result<Options, String> {
     let mut socket = None;
-    let mut passwd_file = None;
+    let mut backend = None;
     let mut mechanisms = MechanismSet::from_slice(&[Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]);
     let mut hostname = "localhost".to_string();
     let mut tls_auth_only = true;
@@ -50,7 +59,10 @@ fn parse_args() -> Result<Options, String> {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--socket" => socket = Some(PathBuf::from(value("--socket")?)),
-            "--passwd-file" => passwd_file = Some(PathBuf::from(value("--passwd-file")?)),
+            "--passwd-file" => {
+                backend = Some(BackendChoice::PasswdFile(PathBuf::from(value("--passwd-file")?)))
+            }
+            "--pam" => backend = Some(BackendChoice::Pam(value("--pam")?)),
             "--hostname" => hostname = value("--hostname")?,
             "--mechanisms" => {
                 let list = value("--mechanisms")?;
@@ -76,7 +88,7 @@ fn parse_args() -> Result<Options, String> {
     }
     Ok(Options {
         socket: socket.ok_or(USAGE)?,
-        passwd_file: passwd_file.ok_or(USAGE)?,
+        backend: backend.ok_or(USAGE)?,
         mechanisms,
         hostname,
         tls_auth_only,
@@ -147,10 +159,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let backend = match ReloadingPasswdFile::open(&options.passwd_file) {
-        Ok(b) => Arc::new(b),
-        Err(e) => {
-            eprintln!("dovecot-auth-server: {e}");
+    let (backend, backend_name): (Arc<dyn CredentialBackend>, String) = match &options.backend {
+        BackendChoice::PasswdFile(path) => match ReloadingPasswdFile::open(path) {
+            Ok(b) => (Arc::new(b), path.display().to_string()),
+            Err(e) => {
+                eprintln!("dovecot-auth-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        #[cfg(feature = "pam")]
+        BackendChoice::Pam(service) => (
+            Arc::new(mail_sasl::pam_backend::PamBackend::new(service.clone())),
+            format!("PAM service {service}"),
+        ),
+        #[cfg(not(feature = "pam"))]
+        BackendChoice::Pam(_) => {
+            eprintln!("dovecot-auth-server: built without PAM support (cargo feature `pam`)");
             return ExitCode::FAILURE;
         }
     };
@@ -163,10 +187,7 @@ fn main() -> ExitCode {
     };
     let offered = policy.offered(backend.capabilities(), true);
     if offered.is_empty() {
-        eprintln!(
-            "dovecot-auth-server: none of the mechanisms can be served by {}",
-            options.passwd_file.display()
-        );
+        eprintln!("dovecot-auth-server: none of the mechanisms can be served by {backend_name}");
         return ExitCode::FAILURE;
     }
     let _ = std::fs::remove_file(&options.socket);

@@ -86,7 +86,9 @@ fn main() -> ExitCode {
             }
             _ => {}
         }
-        let Some(value) = args.next() else { return usage(&format!("{arg} needs a value")) };
+        let Some(value) = args.next() else {
+            return usage(&format!("{arg} needs a value"));
+        };
         match arg.as_str() {
             "--listen" => listen = value,
             "--tls" => {
@@ -120,8 +122,12 @@ fn main() -> ExitCode {
             _ => return usage(&format!("unknown option {arg}")),
         }
     }
-    let Some(passwd) = passwd else { return usage("--passwd-file is required") };
-    let Some(maildir_root) = root else { return usage("--maildir-root is required") };
+    let Some(passwd) = passwd else {
+        return usage("--passwd-file is required");
+    };
+    let Some(maildir_root) = root else {
+        return usage("--maildir-root is required");
+    };
     let backend = match PasswdFile::load(&passwd) {
         Ok(b) => Arc::new(b),
         Err(e) => {
@@ -159,7 +165,10 @@ fn main() -> ExitCode {
         realm,
         failure_delay,
     });
-    println!("pop3-demo listening on {}", listener.local_addr().map(|a| a.to_string()).unwrap_or(listen));
+    println!(
+        "pop3-demo listening on {}",
+        listener.local_addr().map(|a| a.to_string()).unwrap_or(listen)
+    );
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let settings = Arc::clone(&settings);
@@ -220,7 +229,10 @@ fn handle(pop: &mut Pop3Session, event: Event, s: &Settings, maildrop: &mut Open
             pop.auth_verified(outcome)
         }
         Event::AuthSucceeded { method, identity } => {
-            eprintln!("pop3-demo: login: method={method}, user={}", identity.authorized_user());
+            eprintln!(
+                "pop3-demo: login: method={method}, user={}",
+                identity.authorized_user()
+            );
             Ok(())
         }
         Event::AuthFailed { method, user, reason } => {

@@ -117,7 +117,7 @@ pub fn embedded_default(state_dir: &Path) -> Result<(Config, FirstStart), Config
         let generated = mail_tls::self_signed(&names, 365)
             .map_err(|e| ConfigError(format!("tls: cannot create a self-signed certificate: {e}")))?;
         generated
-            .write_to(&state_dir.join("certs"), "server")
+            .write_to(state_dir.join("certs"), "server")
             .map_err(|e| ConfigError(format!("tls: cannot write the certificate: {e}")))?;
         first.created_certificate = Some(cert);
     }

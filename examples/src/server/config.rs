@@ -234,26 +234,38 @@ fn default_retrieval_tls() -> String {
 }
 
 /// `allow_cleartext_auth`: a boolean or `"trusted"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CleartextAuth {
-    /// `true` / `false`.
-    Bool(bool),
-    /// `"trusted"`: only from mynetworks.
-    #[serde(deserialize_with = "trusted")]
-    Trusted,
-    /// Default: refused.
+    /// `false` (the default): refused on cleartext channels.
     #[default]
-    #[serde(skip)]
     Never,
+    /// `true`: allowed from anywhere (for tests).
+    Always,
+    /// `"trusted"`: allowed from mynetworks only.
+    Trusted,
 }
 
-fn trusted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
-    let s = String::deserialize(d)?;
-    if s == "trusted" {
-        Ok(())
-    } else {
-        Err(serde::de::Error::custom(format!("expected true, false or \"trusted\", got {s:?}")))
+impl<'de> Deserialize<'de> for CleartextAuth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CleartextAuth;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("allow_cleartext_auth = true, false or \"trusted\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<CleartextAuth, E> {
+                Ok(if v { CleartextAuth::Always } else { CleartextAuth::Never })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CleartextAuth, E> {
+                match v {
+                    "trusted" => Ok(CleartextAuth::Trusted),
+                    _ => Err(E::custom(format!(
+                        "allow_cleartext_auth = {v:?}: expected true, false or \"trusted\""
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -487,7 +499,7 @@ allow_cleartext_auth = "trusted"
         assert_eq!(c.state_dir, Path::new("/var/lib/mail-server"));
         assert_eq!(c.auth.passwd_file.unwrap(), Path::new("/etc/mail/users"));
         assert_eq!(c.imap[0].allow_cleartext_auth, CleartextAuth::Trusted);
-        assert_eq!(c.pop3[0].allow_cleartext_auth, CleartextAuth::Bool(false));
+        assert_eq!(c.pop3[0].allow_cleartext_auth, CleartextAuth::Never);
         assert!(c.smtp[1].broken_sasl_auth_clients, "defaults apply per listener");
     }
 
@@ -504,6 +516,6 @@ allow_cleartext_auth = "trusted"
         assert!(problem("[auth]\npasswd_file=\"u\"\n[[smtp]]\nlisten=\"127.0.0.1:25\"").starts_with("tls:"));
         let unknown = problem("bogus_key = 1");
         assert!(unknown.contains("bogus_key") && unknown.contains("line 1"), "{unknown}");
-        assert!(problem("[auth]\npasswd_file=\"u\"\n[[imap]]\nlisten=\"127.0.0.1:1\"\ntls=\"none\"\nallow_cleartext_auth=\"sometimes\"").contains("imap"));
+        assert!(problem("[auth]\npasswd_file=\"u\"\n[[imap]]\nlisten=\"127.0.0.1:1\"\ntls=\"none\"\nallow_cleartext_auth=\"sometimes\"").contains("allow_cleartext_auth"));
     }
 }

@@ -50,9 +50,9 @@ pub fn describe(config: &Config) -> String {
     for (proto, listeners) in [("pop3", &config.pop3), ("imap", &config.imap)] {
         for l in listeners {
             let cleartext = match l.allow_cleartext_auth {
-                CleartextAuth::Bool(true) => "allowed",
+                CleartextAuth::Always => "allowed",
                 CleartextAuth::Trusted => "mynetworks only",
-                _ => "refused",
+                CleartextAuth::Never => "refused",
             };
             let _ = writeln!(
                 out,

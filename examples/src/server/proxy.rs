@@ -194,9 +194,11 @@ mod tests {
         let mut body6 = vec![0u8; 36];
         body6[15] = 1;
         body6[31] = 2;
-        body6[33] = 25;
+        body6[33] = 7;
+        body6[35] = 25;
         let p6 = parse(&v2(1, 0x21, &body6)).unwrap().unwrap();
-        assert_eq!(p6.source, Some("[::1]:0".parse().unwrap()));
+        assert_eq!(p6.source, Some("[::1]:7".parse().unwrap()));
+        assert_eq!(p6.destination, Some("[::2]:25".parse().unwrap()));
         assert_eq!(parse(&v2(0, 0x00, &[])).unwrap().unwrap().source, None);
         assert!(parse(&v2(1, 0x11, &[1, 2, 3])).is_err());
         let mut bad_version = v2(1, 0x11, &body);

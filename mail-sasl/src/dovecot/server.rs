@@ -216,28 +216,19 @@ impl DovecotAuthServer {
         self.events.push_back(ServerEvent::ProtocolError(reason.into()));
     }
 
+    /// `FAIL` for a failed exchange, with a reason text Postfix shows to the client.
     fn send_fail(&mut self, id: u32, mechanism: Option<Mechanism>, failure: Failure) {
-        let mut line = LineBuilder::new("FAIL").raw(&id.to_string());
-        let reason: Option<&str> = match &failure {
-            // Postfix shows it as `535 5.7.8 Error: authentication failed: authentication failure`;
+        let reason = match &failure {
+            // Postfix: `535 5.7.8 Error: authentication failed: authentication failure`,
             // the same text for unknown users and wrong passwords.
-            Failure::BadCredentials => Some("authentication failure"),
-            Failure::Temporary => Some("Temporary authentication failure."),
-            Failure::MechanismRefused => Some(UNSUPPORTED_MECHANISM),
-            Failure::AuthorizationDenied => Some("Authorization failed."),
-            Failure::Malformed(text) => Some(text),
-            Failure::UnexpectedStep => Some("Unexpected authentication step."),
+            Failure::BadCredentials => "authentication failure",
+            Failure::Temporary => "Temporary authentication failure.",
+            Failure::MechanismRefused => UNSUPPORTED_MECHANISM,
+            Failure::AuthorizationDenied => "Authorization failed.",
+            Failure::Malformed(text) => text,
+            Failure::UnexpectedStep => "Unexpected authentication step.",
         };
-        if let Some(reason) = reason {
-            line = line.param("reason", reason.as_bytes());
-        }
-        line = line.flag("temp", failure.is_temporary());
-        line.finish_into(&mut self.out);
-        self.events.push_back(ServerEvent::AuthFailed {
-            id,
-            mechanism,
-            failure,
-        });
+        self.send_fail_reason(id, mechanism, reason, failure);
     }
 
     fn send_fail_reason(&mut self, id: u32, mechanism: Option<Mechanism>, reason: &str, failure: Failure) {

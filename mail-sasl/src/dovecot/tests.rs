@@ -643,6 +643,18 @@ fn client_protocol_errors() {
 }
 
 #[test]
+fn client_refuses_an_unterminated_long_line_at_once() {
+    let mut client = ready_client();
+    for _ in 0..16 {
+        client.receive(&[b'X'; 1024]);
+        assert_eq!(client.next_event(), None);
+    }
+    client.receive(b"XX");
+    assert!(matches!(client.next_event(), Some(ClientEvent::ProtocolError(_))));
+    assert!(client.is_closed());
+}
+
+#[test]
 fn client_initial_response_over_the_limit_is_refused() {
     let mut client = ready_client();
     let huge = vec![b'x'; MAX_LINE];
@@ -736,4 +748,45 @@ proptest! {
         client.receive(&line);
         prop_assert_eq!(collect_client(&mut client), vec![ClientEvent::Success { id, user }]);
     }
+}
+
+#[test]
+fn server_cram_md5_flow_without_secured() {
+    use hmac::{Hmac, Mac};
+    let mut server = ready_server(true);
+    server.receive(b"AUTH\t3\tCRAM-MD5\tservice=smtp\tnologin\tlip=127.0.0.1\trip=127.0.0.1\n");
+    assert_eq!(server.next_event(), None);
+    let out = String::from_utf8(server.take_output()).unwrap();
+    let challenge = STANDARD
+        .decode(out.strip_prefix("CONT\t3\t").unwrap().trim_end())
+        .unwrap();
+    let mut mac = Hmac::<md5::Md5>::new_from_slice(b"secret").unwrap();
+    mac.update(&challenge);
+    let digest: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    server.receive(format!("CONT\t3\t{}\n", b64(format!("ned {digest}").as_bytes())).as_bytes());
+    let mut events = Vec::new();
+    drain_server(&mut server, &mut events);
+    assert!(matches!(events[0], ServerEvent::AuthVerify(3, _)), "{events:?}");
+    assert!(matches!(
+        events[1],
+        ServerEvent::AuthSucceeded {
+            id: 3,
+            mechanism: Mechanism::CramMd5,
+            ..
+        }
+    ));
+    assert_eq!(server.take_output(), b"OK\t3\tuser=ned\n");
+    // A second exchange gets a different challenge (nonce derived per exchange).
+    server.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\n");
+    assert_eq!(server.next_event(), None);
+    let out = String::from_utf8(server.take_output()).unwrap();
+    let second = STANDARD
+        .decode(out.strip_prefix("CONT\t4\t").unwrap().trim_end())
+        .unwrap();
+    assert_ne!(second, challenge);
 }

@@ -1,0 +1,391 @@
+//! The tokio runtime of `mail-server`: one accept loop per listener,
+//! connection limits, PROXY protocol, TLS per protocol, graceful shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_sasl::{CredentialBackend, FailurePolicy, Mechanism, MechanismPolicy, MechanismSet};
+use mail_smtp_submit::policy::Cidr;
+use mail_tls::{MailProtocol, ServerTls, ServerTlsBuilder, TlsVersion};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::config::{Config, ConfigError};
+use super::limits::{ConnectionLimits, Refusal, Slot};
+use super::spool::Spool;
+use super::{bootstrap, proxy};
+
+/// Everything the connections of one server share.
+pub struct Shared {
+    /// The validated configuration.
+    pub config: Config,
+    /// `myhostname` (or the system's name).
+    pub hostname: String,
+    /// Where passwords are checked.
+    pub backend: Arc<dyn CredentialBackend>,
+    /// The passwd-file, when that is the backend (local user existence).
+    pub passwd: Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
+    /// Enabled mechanisms and TLS-only auth.
+    pub mechanisms: MechanismPolicy,
+    /// Failure delay and per-connection limit.
+    pub failures: FailurePolicy,
+    /// Trusted networks (relay, cleartext auth "trusted", PROXY sources).
+    pub mynetworks: Vec<Cidr>,
+    /// TLS per protocol (ALPN differs), when configured.
+    pub tls: Option<TlsByProtocol>,
+    /// Durable storage.
+    pub spool: Spool,
+    /// Total / per-IP connection limits.
+    pub limits: Arc<ConnectionLimits>,
+}
+
+/// One `ServerTls` per mail protocol (strict ALPN).
+pub struct TlsByProtocol {
+    /// For SMTP listeners.
+    pub smtp: ServerTls,
+    /// For POP3 listeners.
+    pub pop3: ServerTls,
+    /// For IMAP listeners.
+    pub imap: ServerTls,
+}
+
+impl Shared {
+    /// Load certificates, the credential backend and the spool.
+    pub fn new(config: Config) -> Result<Shared, ConfigError> {
+        let hostname = config.myhostname.clone().unwrap_or_else(bootstrap::system_hostname);
+        let mynetworks = config
+            .mynetworks
+            .iter()
+            .map(|n| n.parse::<Cidr>().map_err(|e| ConfigError(format!("mynetworks: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = match &config.tls {
+            None => None,
+            Some(t) => {
+                let version = if t.min_version == "1.3" { TlsVersion::Tls13 } else { TlsVersion::Tls12 };
+                let builder: ServerTlsBuilder = ServerTls::builder(MailProtocol::Smtp)
+                    .cert_files(&t.cert_file, &t.key_file)
+                    .map_err(|e| ConfigError(format!("tls: {e}")))?
+                    .min_version(version);
+                let build = |p: MailProtocol| {
+                    builder.clone().protocol(p).build().map_err(|e| ConfigError(format!("tls: {e}")))
+                };
+                Some(TlsByProtocol {
+                    smtp: build(MailProtocol::Smtp)?,
+                    pop3: build(MailProtocol::Pop3)?,
+                    imap: build(MailProtocol::Imap)?,
+                })
+            }
+        };
+        let realm = config.auth.realm.clone().unwrap_or_else(|| hostname.clone());
+        let (backend, passwd): (Arc<dyn CredentialBackend>, _) = match config.auth.backend.as_str() {
+            "passwd-file" => {
+                let path = config.auth.passwd_file.clone().expect("validated: passwd_file set");
+                let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
+                    .map_err(|e| ConfigError(format!("auth.passwd_file: {e}")))?
+                    .with_realm(realm);
+                let file = Arc::new(file);
+                (file.clone(), Some(file))
+            }
+            "dovecot" => {
+                let socket = config.auth.dovecot_socket.clone().expect("validated: dovecot_socket set");
+                (Arc::new(mail_sasl::dovecot::DovecotSocketBackend::new(socket)), None)
+            }
+            "pam" => pam_backend(&config.auth.pam_service)?,
+            other => return Err(ConfigError(format!("auth.backend: unknown backend {other:?}"))),
+        };
+        let enabled: MechanismSet = config
+            .auth
+            .mechanisms
+            .iter()
+            .filter_map(|m| Mechanism::from_name(m.as_bytes()))
+            .collect();
+        let mechanisms = MechanismPolicy { enabled, noplaintext: false, tls_auth_only: true };
+        let failures = FailurePolicy {
+            delay: Duration::from_millis(config.auth.failure_delay_ms),
+            max_failures: config.auth.max_failures_per_connection,
+        };
+        let spool = Spool::open(&config.state_dir)
+            .map_err(|e| ConfigError(format!("state_dir: {}: {e}", config.state_dir.display())))?;
+        Ok(Shared {
+            hostname,
+            backend,
+            passwd,
+            mechanisms,
+            failures,
+            mynetworks,
+            tls,
+            spool,
+            limits: ConnectionLimits::new(10_000, 100),
+            config,
+        })
+    }
+
+    /// Whether `ip` is in `mynetworks`.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.mynetworks.iter().any(|n| n.contains(ip))
+    }
+
+    /// Whether `user` is a local user (passwd-file lookup; other backends
+    /// cannot enumerate users, so every name is accepted there).
+    pub fn user_exists(&self, user: &str) -> bool {
+        match &self.passwd {
+            Some(file) => file.current().lookup(user).is_some(),
+            None => crate::maildir::valid_user_dir(user),
+        }
+    }
+
+    /// A fresh 16-byte seed for a session's SASL nonces.
+    pub fn nonce_seed() -> [u8; 16] {
+        rand::random()
+    }
+}
+
+#[cfg(feature = "pam")]
+fn pam_backend(service: &str) -> Result<(Arc<dyn CredentialBackend>, Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>), ConfigError> {
+    Ok((Arc::new(mail_sasl::pam_backend::PamBackend::new(service)), None))
+}
+
+#[cfg(not(feature = "pam"))]
+fn pam_backend(_service: &str) -> Result<(Arc<dyn CredentialBackend>, Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>), ConfigError> {
+    Err(ConfigError("auth.backend: \"pam\" needs mail-server built with --features pam".into()))
+}
+
+/// Which protocol a listener speaks, with its index in the configuration.
+#[derive(Debug, Clone, Copy)]
+pub enum ListenerKind {
+    /// `[[smtp]]` entry.
+    Smtp(usize),
+    /// `[[pop3]]` entry.
+    Pop3(usize),
+    /// `[[imap]]` entry.
+    Imap(usize),
+}
+
+/// An accepted connection, after the PROXY header (if any).
+pub struct Accepted {
+    /// The client's socket.
+    pub stream: TcpStream,
+    /// The client's address (from the PROXY header when one was used).
+    pub peer: SocketAddr,
+    /// Our address.
+    pub local: SocketAddr,
+    /// Bytes read after the PROXY header.
+    pub initial_input: Vec<u8>,
+    /// The held connection slot.
+    pub slot: Slot,
+}
+
+/// Run the server until SIGINT/SIGTERM. Exit codes: 0 clean, 1 configuration, 2 bind.
+pub fn run(config: Config) -> ExitCode {
+    tracing_init();
+    let shared = match Shared::new(config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("mail-server: configuration error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mail-server: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(serve(shared));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+fn tracing_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_level(false)
+        .without_time()
+        .try_init();
+}
+
+async fn serve(shared: Arc<Shared>) -> ExitCode {
+    let mut bound = Vec::new();
+    let config = &shared.config;
+    let entries = config
+        .smtp
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (ListenerKind::Smtp(i), &l.listen, l.proxy_protocol, format!("smtp[{i}]")))
+        .chain(config.pop3.iter().enumerate().map(|(i, l)| {
+            (ListenerKind::Pop3(i), &l.listen, l.proxy_protocol, format!("pop3[{i}]"))
+        }))
+        .chain(config.imap.iter().enumerate().map(|(i, l)| {
+            (ListenerKind::Imap(i), &l.listen, l.proxy_protocol, format!("imap[{i}]"))
+        }));
+    for (kind, listen, proxy_protocol, key) in entries {
+        match TcpListener::bind(listen.as_str()).await {
+            Ok(listener) => bound.push((kind, listener, proxy_protocol)),
+            Err(e) => {
+                eprintln!("mail-server: cannot listen on {listen} ({key}.listen): {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    for (kind, listener, proxy_protocol) in bound {
+        tracing::info!("master: listening on {} ({})", listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), kind.name());
+        tokio::spawn(accept_loop(Arc::clone(&shared), kind, listener, proxy_protocol, stop_rx.clone()));
+    }
+    wait_for_signal().await;
+    tracing::info!("master: stopping: no new connections; waiting up to 10 s for {} open", shared.limits.total());
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!("master: stopped");
+    ExitCode::SUCCESS
+}
+
+impl ListenerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Smtp(_) => "smtp",
+            ListenerKind::Pop3(_) => "pop3",
+            ListenerKind::Imap(_) => "imap",
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    kind: ListenerKind,
+    listener: TcpListener,
+    proxy_protocol: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::info!("master: warning: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let local = stream.local_addr().unwrap_or(peer);
+            let slot = match shared.limits.acquire(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    refuse(stream, kind, &shared, refusal).await;
+                    return;
+                }
+            };
+            let accepted = if proxy_protocol {
+                match read_proxy_header(stream, peer, local, &shared).await {
+                    Some((stream, peer, local, rest)) => {
+                        Accepted { stream, peer, local, initial_input: rest, slot }
+                    }
+                    None => return,
+                }
+            } else {
+                Accepted { stream, peer, local, initial_input: Vec::new(), slot }
+            };
+            match kind {
+                ListenerKind::Smtp(i) => super::smtp::handle(shared, i, accepted).await,
+                ListenerKind::Pop3(i) => super::pop3::handle(shared, i, accepted).await,
+                ListenerKind::Imap(i) => super::imap::handle(shared, i, accepted).await,
+            }
+        });
+    }
+}
+
+/// Answer a connection over the limits with the protocol's "try later" and close.
+async fn refuse(mut stream: TcpStream, kind: ListenerKind, shared: &Shared, refusal: Refusal) {
+    use tokio::io::AsyncWriteExt;
+    let why = match refusal {
+        Refusal::TooManyConnections => "too many connections",
+        Refusal::TooManyFromYou => "too many connections from your address",
+    };
+    let implicit_tls = match kind {
+        ListenerKind::Smtp(i) => shared.config.smtp[i].tls == "wrapper",
+        ListenerKind::Pop3(i) => shared.config.pop3[i].tls == "wrapper",
+        ListenerKind::Imap(i) => shared.config.imap[i].tls == "wrapper",
+    };
+    tracing::info!("{}: warning: refusing a connection: {why}", kind.name());
+    if implicit_tls {
+        return; // no plaintext on a TLS port: just close
+    }
+    let line = match kind {
+        ListenerKind::Smtp(_) => format!("421 4.7.0 {} Error: {why}\r\n", shared.hostname),
+        ListenerKind::Pop3(_) => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        ListenerKind::Imap(_) => format!("* BYE [UNAVAILABLE] {why}\r\n"),
+    };
+    let _ = stream.write_all(line.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Read a PROXY v1/v2 header (10 s at most). Only sources in `mynetworks`
+/// may send one; anyone else is disconnected.
+async fn read_proxy_header(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: &Shared,
+) -> Option<(TcpStream, SocketAddr, SocketAddr, Vec<u8>)> {
+    if !shared.is_trusted(peer.ip()) {
+        tracing::info!("proxy: warning: [{}]: PROXY protocol from an untrusted address; disconnecting", peer.ip());
+        return None;
+    }
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1100];
+    let read = async {
+        loop {
+            match proxy::parse(&buf) {
+                Ok(Some(header)) => return Ok(header),
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed before the PROXY header".to_owned());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(header)) => {
+            let rest = buf[header.len..].to_vec();
+            Some((stream, header.source.unwrap_or(peer), header.destination.unwrap_or(local), rest))
+        }
+        Ok(Err(e)) => {
+            tracing::info!("proxy: warning: [{}]: {e}", peer.ip());
+            None
+        }
+        Err(_) => {
+            tracing::info!("proxy: warning: [{}]: timeout reading the PROXY header", peer.ip());
+            None
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One SMTP connection of `mail-server`: the session from
+//! `mail-smtp-submit`, driven by `mail-tls`'s tokio driver, with local
+//! delivery and the queue in [`super::spool`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mail_smtp_submit::policy::{RelayPolicy, Restriction};
+use mail_smtp_submit::{BareLf, ClientInfo, Config, Event, Profile, Reply, SmtpSession, TlsMode};
+use mail_tls::tokio::{Action, ServeOptions};
+use mail_tls::{Secured, SecuredEvent};
+
+use super::runtime::{Accepted, Shared};
+use super::spool::{Envelope, Incoming};
+
+/// SMTP idle timeout (Postfix `smtpd_timeout`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The session configuration for listener `index`.
+pub fn session_config(shared: &Shared, index: usize) -> Config {
+    let l = &shared.config.smtp[index];
+    let profile = match (l.tls.as_str(), l.require_auth) {
+        ("wrapper", _) => Profile::Submissions,
+        ("encrypt", true) => Profile::Submission,
+        _ => Profile::Mta,
+    };
+    let mut c = Config::new(profile, shared.hostname.clone());
+    c.tls = match l.tls.as_str() {
+        "none" => TlsMode::None,
+        "encrypt" => TlsMode::Encrypt,
+        "wrapper" => TlsMode::Implicit,
+        _ => TlsMode::May,
+    };
+    c.tls_available = shared.tls.is_some() && c.tls != TlsMode::None;
+    c.tls_auth_only = l.tls_auth_only;
+    c.require_auth = l.require_auth;
+    c.auth_backend = Some(shared.backend.capabilities());
+    c.mechanisms = shared.mechanisms;
+    c.mechanisms.tls_auth_only = c.effective_tls_auth_only();
+    c.auth_failures = shared.failures;
+    c.broken_sasl_auth_clients = l.broken_sasl_auth_clients;
+    c.realm = shared.config.auth.realm.clone().unwrap_or_else(|| shared.hostname.clone());
+    c.max_message_size = shared.config.message_size_limit;
+    c.bare_lf = if l.bare_newline == "reject" { BareLf::Reject } else { BareLf::Normalize };
+    c.relay = RelayPolicy {
+        mynetworks: shared.mynetworks.clone(),
+        mydestination: shared.config.mydestination.clone(),
+        relay_domains: shared.config.relay_domains.clone(),
+        recipient_restrictions: l.recipient_restrictions.iter().filter_map(|r| restriction(r)).collect(),
+        ..RelayPolicy::default()
+    };
+    c
+}
+
+fn restriction(name: &str) -> Option<Restriction> {
+    Some(match name {
+        "permit_mynetworks" => Restriction::PermitMynetworks,
+        "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
+        "reject_unauth_destination" => Restriction::RejectUnauthDestination,
+        "reject_sender_login_mismatch" => Restriction::RejectSenderLoginMismatch,
+        "permit" => Restriction::Permit,
+        "reject" => Restriction::Reject,
+        _ => return None,
+    })
+}
+
+/// A short random queue id (hex), as Postfix's.
+fn queue_id() -> String {
+    format!("{:010X}", rand::random::<u64>() & 0xff_ffff_ffff)
+}
+
+/// The message in flight on one connection.
+struct Transaction {
+    id: String,
+    incoming: Option<Incoming>,
+}
+
+/// Serve one SMTP connection.
+pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
+    let Accepted { stream, peer, initial_input, slot, .. } = accepted;
+    let _slot = slot;
+    let ip = peer.ip();
+    let listener = shared.config.smtp[index].listen.clone();
+    tracing::info!("smtpd: connect from [{ip}]:{} listener={listener}", peer.port());
+    let mut config = session_config(&shared, index);
+    config.nonce_seed = Shared::nonce_seed();
+    let session = SmtpSession::new(Arc::new(config), ClientInfo::new(ip));
+    let secured = match (&shared.tls, shared.config.smtp[index].tls.as_str()) {
+        (Some(tls), "wrapper") => Secured::implicit(session, tls.smtp.clone()),
+        (Some(tls), "may" | "encrypt") => Secured::starttls(session, Some(tls.smtp.clone())),
+        _ => Secured::starttls(session, None),
+    };
+    let mut tx: Option<Transaction> = None;
+    let options = ServeOptions { idle_timeout: Some(IDLE_TIMEOUT), initial_input };
+    let result = mail_tls::tokio::serve_with(stream, secured, options, |session, event| {
+        on_event(&shared, ip, session, event, &mut tx)
+    })
+    .await;
+    if let Some(t) = tx.take() {
+        if let Some(incoming) = t.incoming {
+            incoming.abort();
+        }
+    }
+    match result {
+        Ok(()) => tracing::info!("smtpd: disconnect from [{ip}]"),
+        Err(e) => tracing::info!("smtpd: disconnect from [{ip}] ({e})"),
+    }
+}
+
+fn on_event(
+    shared: &Shared,
+    ip: std::net::IpAddr,
+    session: &mut SmtpSession,
+    event: SecuredEvent<Event>,
+    tx: &mut Option<Transaction>,
+) -> Action {
+    let event = match event {
+        SecuredEvent::TlsEstablished(info) => {
+            tracing::info!("smtpd: TLS connection established from [{ip}]: {info}");
+            return Action::Continue;
+        }
+        SecuredEvent::InjectionDiscarded { bytes } => {
+            tracing::info!(
+                "smtpd: warning: [{ip}]: discarded {bytes} bytes of cleartext received after STARTTLS (command injection attempt?)"
+            );
+            return Action::Continue;
+        }
+        SecuredEvent::Session(event) => event,
+    };
+    match event {
+        Event::AuthVerify(request) => {
+            let outcome = tokio::task::block_in_place(|| shared.backend.verify(&request));
+            let _ = session.auth_verified(outcome);
+        }
+        Event::AuthSucceeded { mechanism, identity } => {
+            tracing::info!(
+                "smtpd: client=[{ip}], sasl_method={mechanism}, sasl_username={}",
+                log_safe(identity.authorized_user())
+            );
+        }
+        Event::AuthFailed { mechanism, .. } => {
+            tracing::info!("smtpd: warning: [{ip}]: SASL {mechanism} authentication failed");
+        }
+        Event::Delay(d) => return Action::Delay(d),
+        Event::Recipient => {
+            let verdict = match session.pending_recipient() {
+                Some(r) if r.local => {
+                    let user = local_user(&r.address);
+                    if shared.user_exists(&user) {
+                        None
+                    } else {
+                        Some(Reply::user_unknown(&r.address))
+                    }
+                }
+                _ => None,
+            };
+            let _ = match verdict {
+                None => session.accept_recipient(),
+                Some(reply) => session.reject_recipient(reply),
+            };
+        }
+        Event::MessageBegin => {
+            let id = queue_id();
+            let incoming = tokio::task::block_in_place(|| shared.spool.begin(&id));
+            match incoming {
+                Ok(incoming) => {
+                    let date = super::date::rfc5322(SystemTime::now());
+                    let _ = session.message_begin(&id, &date);
+                    *tx = Some(Transaction { id, incoming: Some(incoming) });
+                }
+                Err(e) => {
+                    tracing::info!("smtpd: warning: cannot create a queue file: {e}");
+                    let _ = session.message_failed(Reply::queue_write_error());
+                }
+            }
+        }
+        Event::MessageChunk(chunk) => {
+            if let Some(Transaction { incoming: Some(incoming), id }) = tx.as_mut() {
+                if let Err(e) = tokio::task::block_in_place(|| incoming.write(&chunk)) {
+                    tracing::info!("smtpd: warning: {id}: cannot write the queue file: {e}");
+                    if let Some(i) = tx.as_mut().and_then(|t| t.incoming.take()) {
+                        i.abort();
+                    }
+                }
+            }
+        }
+        Event::MessageEnd => finish_message(shared, ip, session, tx),
+        Event::MessageAborted => {
+            if let Some(Transaction { incoming: Some(incoming), .. }) = tx.take() {
+                incoming.abort();
+            }
+        }
+        Event::StartTls => {}
+        Event::Close => return Action::Close,
+    }
+    Action::Continue
+}
+
+fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSession, tx: &mut Option<Transaction>) {
+    let Some(Transaction { id, incoming }) = tx.take() else {
+        let _ = session.message_failed(Reply::queue_write_error());
+        return;
+    };
+    let Some(incoming) = incoming else {
+        let _ = session.message_failed(Reply::queue_write_error());
+        return;
+    };
+    let sender = session.sender().unwrap_or_default().to_owned();
+    let mut envelope = Envelope { sender: sender.clone(), ..Envelope::default() };
+    for r in session.recipients() {
+        if r.local {
+            let user = local_user(&r.address);
+            if !envelope.local_users.contains(&user) {
+                envelope.local_users.push(user);
+            }
+        } else {
+            envelope.remote.push(r.address.clone());
+        }
+    }
+    let size = incoming.size();
+    let nrcpt = session.recipients().len();
+    match tokio::task::block_in_place(|| incoming.commit(&shared.spool, &id, &envelope)) {
+        Ok(_) => {
+            tracing::info!("smtpd: {id}: client=[{ip}]{}", session.login().map(|l| format!(", sasl_username={}", log_safe(l))).unwrap_or_default());
+            tracing::info!("smtpd: {id}: from=<{}>, size={size}, nrcpt={nrcpt}", log_safe(&sender));
+            for user in &envelope.local_users {
+                tracing::info!("delivery: {id}: to=<{user}>, relay=local, status=sent (delivered to maildir)");
+            }
+            for rcpt in &envelope.remote {
+                tracing::info!("delivery: {id}: to=<{}>, relay=queue, status=queued", log_safe(rcpt));
+            }
+            let _ = session.message_stored(&id);
+        }
+        Err(e) => {
+            tracing::info!("smtpd: warning: {id}: cannot store the message: {e}");
+            let _ = session.message_failed(Reply::queue_write_error());
+        }
+    }
+}
+
+/// The local part of a local recipient, lowercased (`Ned@Localhost` → `ned`).
+fn local_user(address: &str) -> String {
+    let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
+    local.to_ascii_lowercase()
+}
+
+/// Make a client-supplied string safe for a one-line log.
+fn log_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
