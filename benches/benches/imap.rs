@@ -122,27 +122,33 @@ fn decoding(c: &mut Criterion) {
         })
     });
     let mut frag = Fragmentizer::new(64 * 1024);
-    group.bench_function(BenchmarkId::new("imap-codec+fragmentizer", "64-byte reads"), |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for chunk in black_box(&input).chunks(64) {
-                frag.enqueue_bytes(chunk);
-                n += peer_fragmentizer_drain(&mut frag);
-            }
-            n
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new("imap-codec+fragmentizer", "64-byte reads"),
+        |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for chunk in black_box(&input).chunks(64) {
+                    frag.enqueue_bytes(chunk);
+                    n += peer_fragmentizer_drain(&mut frag);
+                }
+                n
+            })
+        },
+    );
     let mut buf = Vec::with_capacity(input.len());
-    group.bench_function(BenchmarkId::new("imap-codec", "64-byte reads (re-decode on Incomplete)"), |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for chunk in black_box(&input).chunks(64) {
-                buf.extend_from_slice(chunk);
-                n += peer_drain(&mut buf);
-            }
-            n
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new("imap-codec", "64-byte reads (re-decode on Incomplete)"),
+        |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for chunk in black_box(&input).chunks(64) {
+                    buf.extend_from_slice(chunk);
+                    n += peer_drain(&mut buf);
+                }
+                n
+            })
+        },
+    );
     group.finish();
 }
 

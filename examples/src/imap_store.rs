@@ -85,6 +85,14 @@ impl ImapStore {
         })
     }
 
+    /// The store whose INBOX is `inbox` (e.g. `mail/<user>/Maildir` of the
+    /// reference server); folders are Maildir++ subdirectories of it.
+    pub fn for_maildir(inbox: Maildir) -> io::Result<Self> {
+        Ok(ImapStore {
+            dir: inbox.path().to_path_buf(),
+        })
+    }
+
     /// The INBOX Maildir.
     pub fn inbox(&self) -> io::Result<Maildir> {
         Maildir::create(&self.dir)
@@ -95,7 +103,10 @@ impl ImapStore {
             return Ok(self.dir.clone());
         }
         let parts: Vec<&str> = name.split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || p.contains('.') || !valid_user_dir(p)) {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || p.contains('.') || !valid_user_dir(p))
+        {
             return Err(invalid(format!("mailbox name {name:?} is not allowed")));
         }
         Ok(self.dir.join(format!(".{}", parts.join("."))))
@@ -107,8 +118,12 @@ impl ImapStore {
         let mut folders = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            let Some(folder) = name.strip_prefix('.') else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some(folder) = name.strip_prefix('.') else {
+                continue;
+            };
             if folder.is_empty() || folder.starts_with('.') || !entry.path().join("cur").is_dir() {
                 continue;
             }
@@ -121,7 +136,9 @@ impl ImapStore {
 
     /// Open a mailbox; `None` if it does not exist.
     pub fn open(&self, name: &str) -> io::Result<Option<OpenMailbox>> {
-        let Ok(dir) = self.folder_dir(name) else { return Ok(None) };
+        let Ok(dir) = self.folder_dir(name) else {
+            return Ok(None);
+        };
         if !dir.join("cur").is_dir() {
             return Ok(None);
         }
@@ -130,7 +147,10 @@ impl ImapStore {
         let _guard = UIDLIST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let (mut validity, mut next, mut uids) = read_uidlist(&dir);
         if validity == 0 {
-            validity = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs() as u32).max(1);
+            validity = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs() as u32)
+                .max(1);
         }
         let mut files = BTreeMap::new();
         let mut changed = false;
@@ -186,11 +206,59 @@ impl ImapStore {
         }))
     }
 
+    /// APPEND: store `message` (CRLF or LF line ends) in mailbox `name` with
+    /// `flags` and, if given, `internal_date` as the file's mtime. Returns the
+    /// mailbox's UIDVALIDITY and the new UID and metadata, or `Ok(None)` when
+    /// the mailbox does not exist.
+    pub fn append(
+        &self,
+        name: &str,
+        flags: Flags,
+        internal_date: Option<i64>,
+        message: &[u8],
+    ) -> io::Result<Option<(u32, MessageMeta)>> {
+        let Some(target) = self.open(name)? else {
+            return Ok(None);
+        };
+        let base = target.maildir.deliver(message)?;
+        let mut delivered = target
+            .maildir
+            .list()?
+            .into_iter()
+            .find(|d| d.base == base)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "appended message vanished"))?;
+        if !flags.storable().to_maildir().is_empty() {
+            delivered.path = target
+                .maildir
+                .set_flags(&delivered, &flags.storable().to_maildir())?;
+        }
+        if let Some(secs) = internal_date.and_then(|s| u64::try_from(s).ok()) {
+            let when = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            fs::File::options()
+                .write(true)
+                .open(&delivered.path)?
+                .set_modified(when)?;
+        }
+        let Some(reopened) = self.open(name)? else {
+            return Ok(None);
+        };
+        let meta = reopened
+            .files
+            .iter()
+            .find(|(_, m)| m.base == base)
+            .and_then(|(uid, _)| reopened.view.messages.iter().find(|m| m.uid == *uid).copied())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "appended message vanished"))?;
+        Ok(Some((reopened.view.uid_validity, meta)))
+    }
+
     /// CREATE
     pub fn create(&self, name: &str) -> io::Result<()> {
         let dir = self.folder_dir(name)?;
         if name.eq_ignore_ascii_case("INBOX") || dir.exists() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "Mailbox already exists"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "Mailbox already exists",
+            ));
         }
         // Parents of a/b/c exist as folders too (Maildir++ has no real hierarchy).
         let parts: Vec<&str> = name.split('/').collect();
@@ -225,7 +293,10 @@ impl ImapStore {
             return Err(io::Error::new(io::ErrorKind::NotFound, "Mailbox doesn't exist"));
         }
         if b.exists() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "Mailbox already exists"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "Mailbox already exists",
+            ));
         }
         fs::rename(a, b)
     }
@@ -234,14 +305,20 @@ impl ImapStore {
 impl OpenMailbox {
     /// A message's bytes with CRLF line ends (what RFC822.SIZE counted).
     pub fn read(&self, uid: u32) -> io::Result<Vec<u8>> {
-        let m = self.files.get(&uid).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UID"))?;
+        let m = self
+            .files
+            .get(&uid)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UID"))?;
         self.maildir.read(m).map(|d| to_crlf(&d))
     }
 
     /// Persist new flags in the file name (`cur/<base>:2,<letters>`), keeping
     /// letters IMAP does not know (`P`assed, Dovecot keywords).
     pub fn set_flags(&mut self, uid: u32, flags: Flags) -> io::Result<()> {
-        let m = self.files.get_mut(&uid).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UID"))?;
+        let m = self
+            .files
+            .get_mut(&uid)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UID"))?;
         let mut letters: String = m.flags.chars().filter(|c| !"DFRST".contains(*c)).collect();
         letters.push_str(&flags.storable().to_maildir());
         let path = self.maildir.set_flags(m, &letters)?;
@@ -252,6 +329,55 @@ impl OpenMailbox {
         m.path = path;
         m.is_new = false;
         Ok(())
+    }
+
+    /// Copy messages (with their flags) into `dest` of the same user.
+    /// Returns the destination's UIDVALIDITY and the new UIDs in source
+    /// order, or `Ok(None)` when `dest` does not exist.
+    pub fn copy_to(
+        &self,
+        uids: &[u32],
+        store: &ImapStore,
+        dest: &str,
+    ) -> io::Result<Option<(u32, Vec<u32>)>> {
+        let Some(target) = store.open(dest)? else {
+            return Ok(None);
+        };
+        let mut bases = Vec::with_capacity(uids.len());
+        for uid in uids {
+            let m = self
+                .files
+                .get(uid)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UID"))?;
+            let data = self.maildir.read(m)?;
+            let base = target.maildir.deliver(&data)?;
+            if !m.flags.is_empty() {
+                let delivered = target
+                    .maildir
+                    .list()?
+                    .into_iter()
+                    .find(|d| d.base == base)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "copied message vanished"))?;
+                target.maildir.set_flags(&delivered, &m.flags)?;
+            }
+            bases.push(base);
+        }
+        // Reopening assigns (and persists) UIDs for the new files.
+        let Some(target) = store.open(dest)? else {
+            return Ok(None);
+        };
+        let new = bases
+            .iter()
+            .map(|b| {
+                target
+                    .files
+                    .iter()
+                    .find(|(_, m)| &m.base == b)
+                    .map(|(uid, _)| *uid)
+                    .unwrap_or(0)
+            })
+            .collect();
+        Ok(Some((target.view.uid_validity, new)))
     }
 
     /// Delete messages (EXPUNGE).
@@ -266,7 +392,9 @@ impl OpenMailbox {
 }
 
 fn read_uidlist(dir: &Path) -> (u32, u32, BTreeMap<String, u32>) {
-    let Ok(text) = fs::read_to_string(dir.join(UIDLIST)) else { return (0, 1, BTreeMap::new()) };
+    let Ok(text) = fs::read_to_string(dir.join(UIDLIST)) else {
+        return (0, 1, BTreeMap::new());
+    };
     let mut lines = text.lines();
     let mut validity = 0;
     let mut next = 1;

@@ -107,20 +107,25 @@ impl Maildir {
         &self.dir
     }
 
-    /// Store a message durably: write `tmp/<base>`, fsync, rename into
-    /// `new/`, fsync the directory. Returns the base name.
-    pub fn deliver(&self, message: &[u8]) -> io::Result<String> {
+    /// A fresh unique base name (`<secs>.M<usec>P<pid>Q<n>.<host>`).
+    fn unique_base() -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
         let host = hostname().replace(['/', ':'], "_");
-        let base = format!(
+        format!(
             "{}.M{}P{}Q{}.{}",
             now.as_secs(),
             now.subsec_micros(),
             std::process::id(),
             n,
             host
-        );
+        )
+    }
+
+    /// Store a message durably: write `tmp/<base>`, fsync, rename into
+    /// `new/`, fsync the directory. Returns the base name.
+    pub fn deliver(&self, message: &[u8]) -> io::Result<String> {
+        let base = Self::unique_base();
         let tmp = self.dir.join("tmp").join(&base);
         {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
@@ -128,6 +133,23 @@ impl Maildir {
             f.sync_all()?;
         }
         fs::rename(&tmp, self.dir.join("new").join(&base))?;
+        File::open(self.dir.join("new"))?.sync_all()?;
+        Ok(base)
+    }
+
+    /// Deliver a file that is already complete and fsynced (a spool file):
+    /// hard-link it into `new/` (atomic: readers never see a partial
+    /// message), falling back to a copy through `tmp/` across file systems;
+    /// then fsync the directory. Returns the base name.
+    pub fn deliver_file(&self, source: &Path) -> io::Result<String> {
+        let base = Self::unique_base();
+        let target = self.dir.join("new").join(&base);
+        if fs::hard_link(source, &target).is_err() {
+            let tmp = self.dir.join("tmp").join(&base);
+            fs::copy(source, &tmp)?;
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &target)?;
+        }
         File::open(self.dir.join("new"))?.sync_all()?;
         Ok(base)
     }

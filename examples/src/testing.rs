@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// Whether we run under CI (`CI=true`).
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Find `tool` on PATH (or in /usr/sbin, /usr/lib/postfix/sbin …).
@@ -32,7 +34,9 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
         Some(p) => Some(p),
         None if in_ci() => panic!("required tool `{tool}` is not installed (CI=true): fix .ci/run"),
         None => {
-            eprintln!("SKIPPED: `{tool}` not installed; install it (see scripts/install-deps.sh) to run this test");
+            eprintln!(
+                "SKIPPED: `{tool}` not installed; install it (see scripts/install-deps.sh) to run this test"
+            );
             None
         }
     }

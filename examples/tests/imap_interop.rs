@@ -12,7 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mail_examples::maildir::Maildir;
-use mail_examples::testing::{free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir};
+use mail_examples::testing::{
+    free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir,
+};
 use mail_sasl::passwd_file::{hash_password, Scheme};
 
 /// ned's INBOX: CRLF files (IMAP's wire form), one with an attachment.
@@ -36,8 +38,14 @@ impl ImapServer {
         let cert = mail_tls::self_signed(&["localhost".into(), "127.0.0.1".into()], 30).unwrap();
         cert.write_to(dir.path(), "mail").unwrap();
         let passwd = [
-            format!("ned:{}", hash_password(Scheme::Plain, "ned", "secret", "").unwrap()),
-            format!("alice:{}", hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()),
+            format!(
+                "ned:{}",
+                hash_password(Scheme::Plain, "ned", "secret", "").unwrap()
+            ),
+            format!(
+                "alice:{}",
+                hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()
+            ),
         ]
         .join("\n");
         std::fs::write(dir.path().join("passwd"), passwd + "\n").unwrap();
@@ -65,7 +73,10 @@ impl ImapServer {
             .stderr(log);
         let child = ChildGuard::spawn(&mut cmd).expect("start imap-demo");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(wait_for_port(addr, Duration::from_secs(10)), "imap-demo did not listen");
+        assert!(
+            wait_for_port(addr, Duration::from_secs(10)),
+            "imap-demo did not listen"
+        );
         ImapServer {
             _child: child,
             port,
@@ -195,6 +206,28 @@ assert data == [b"2"], data
 typ, data = m.search(None, "OR", "ANSWERED", "FLAGGED")
 assert data == [b"1 2"], data
 
+# COPY into a new folder (Maildir++ .Trash), flags kept; COPYUID reported.
+typ, data = m.create("Trash")
+assert typ == "OK", data
+typ, data = m.copy("2", "Trash")
+assert typ == "OK" and b"[COPYUID " in data[0], data
+trash = [n for sub in ("new", "cur") for n in os.listdir(os.path.join(maildir, ".Trash", sub))]
+assert len(trash) == 1 and trash[0].endswith(":2,R"), trash
+typ, data = m.list()
+assert any(b'"/" Trash' in b for b in data), data
+
+# APPEND (what Thunderbird does for Sent): flags land in the file name.
+sent = b"From: ned@example.test\r\nSubject: sent by imaplib\r\n\r\nappended body\r\n"
+typ, data = m.append("Sent", "(\\Seen)", None, sent)
+assert typ == "NO" and b"TRYCREATE" in data[0], data
+m.create("Sent")
+typ, data = m.append("Sent", "(\\Seen)", imaplib.Time2Internaldate(1700000000), sent)
+assert typ == "OK" and b"[APPENDUID " in data[0], data
+sent_files = [(sub, n) for sub in ("new", "cur") for n in os.listdir(os.path.join(maildir, ".Sent", sub))]
+assert len(sent_files) == 1 and sent_files[0][1].endswith(":2,S"), sent_files
+path = os.path.join(maildir, ".Sent", *sent_files[0])
+assert open(path, "rb").read() == sent and int(os.stat(path).st_mtime) == 1700000000
+
 # Delete the third message; UIDs and flags survive a new session.
 typ, data = m.store("3", "+FLAGS", "(\\Deleted)")
 typ, data = m.expunge()
@@ -223,7 +256,9 @@ fn imaplib(server: &ImapServer, mode: &str) {
     if !require_python_module("imaplib") {
         return;
     }
-    let Some(python) = require_tool("python3") else { return };
+    let Some(python) = require_tool("python3") else {
+        return;
+    };
     let out = run(
         &python,
         &[
@@ -280,42 +315,107 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
         let url = format!("imap://127.0.0.1:{}/INBOX;UID=1", server.port);
         let out = run(
             &curl,
-            &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", "--login-options", &opt, &url],
+            &[
+                "-sS",
+                "--ssl-reqd",
+                "--cacert",
+                &ca,
+                "-u",
+                "ned:secret",
+                "--login-options",
+                &opt,
+                &url,
+            ],
             None,
         );
-        assert!(out.status.success(), "{mech} over STARTTLS: {}\n{}", text(&out), server.log());
+        assert!(
+            out.status.success(),
+            "{mech} over STARTTLS: {}\n{}",
+            text(&out),
+            server.log()
+        );
         assert_eq!(out.stdout, first, "{mech}: UID 1 bytes");
 
         let url = format!("imaps://127.0.0.1:{}/INBOX;UID=1", ssl_server.port);
         let out = run(
             &curl,
-            &["-sS", "--cacert", &ssl_ca, "-u", "ned:secret", "--login-options", &opt, &url],
+            &[
+                "-sS",
+                "--cacert",
+                &ssl_ca,
+                "-u",
+                "ned:secret",
+                "--login-options",
+                &opt,
+                &url,
+            ],
             None,
         );
-        assert!(out.status.success(), "{mech} over IMAPS: {}\n{}", text(&out), ssl_server.log());
+        assert!(
+            out.status.success(),
+            "{mech} over IMAPS: {}\n{}",
+            text(&out),
+            ssl_server.log()
+        );
         assert_eq!(out.stdout, first, "{mech}: IMAPS UID 1 bytes");
     }
     // Without a mechanism option curl uses LOGIN/AUTHENTICATE by itself; listing works.
     let url = format!("imap://127.0.0.1:{}/", server.port);
-    let out = run(&curl, &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url], None);
+    let out = run(
+        &curl,
+        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url],
+        None,
+    );
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("INBOX"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("INBOX"),
+        "{}",
+        text(&out)
+    );
     // Wrong password: curl's login error (67). A one-way hash serves PLAIN.
     let out = run(
         &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:wrong", "--login-options", "AUTH=PLAIN", &url],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            "ned:wrong",
+            "--login-options",
+            "AUTH=PLAIN",
+            &url,
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(67), "{}", text(&out));
     let out = run(
         &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "alice:wonder land", "--login-options", "AUTH=PLAIN", &url],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            "alice:wonder land",
+            "--login-options",
+            "AUTH=PLAIN",
+            &url,
+        ],
         None,
     );
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     // Cleartext without STARTTLS: PLAIN cannot be used.
-    let out = run(&curl, &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url], None);
-    assert!(!out.status.success(), "PLAIN over cleartext must fail: {}", text(&out));
+    let out = run(
+        &curl,
+        &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url],
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "PLAIN over cleartext must fail: {}",
+        text(&out)
+    );
 }
 
 fn fetchmail_run(server: &ImapServer, auth: &str, keep: bool) -> (Output, String) {
@@ -361,35 +461,69 @@ fn fetchmail_imap_starttls_cram_md5_and_login() {
     let (out, fetched) = fetchmail_run(&server, "cram-md5", true);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}\n{}", server.log());
-    assert!(log.contains("IMAP> A0002 STARTTLS") || log.contains("STARTTLS"), "fetchmail used STARTTLS: {log}");
-    assert!(log.contains("AUTHENTICATE CRAM-MD5"), "fetchmail used CRAM-MD5: {log}");
-    for subject in ["Subject: first imap message", "Subject: with attachment", "Subject: third"] {
+    assert!(
+        log.contains("IMAP> A0002 STARTTLS") || log.contains("STARTTLS"),
+        "fetchmail used STARTTLS: {log}"
+    );
+    assert!(
+        log.contains("AUTHENTICATE CRAM-MD5"),
+        "fetchmail used CRAM-MD5: {log}"
+    );
+    for subject in [
+        "Subject: first imap message",
+        "Subject: with attachment",
+        "Subject: third",
+    ] {
         assert!(fetched.contains(subject), "{subject} missing from {fetched}");
     }
-    assert_eq!(server.maildir("ned").list().unwrap().len(), 3, "-k keeps messages");
+    assert_eq!(
+        server.maildir("ned").list().unwrap().len(),
+        3,
+        "-k keeps messages"
+    );
     // LOGIN (after STARTTLS), without -k: fetched messages are flagged \Deleted and expunged.
     let (out, fetched) = fetchmail_run(&server, "password", false);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}\n{}", server.log());
     assert!(log.contains("LOGIN") || log.contains("AUTHENTICATE"), "{log}");
     assert!(fetched.contains("Subject: third"), "{fetched}");
-    assert!(server.maildir("ned").list().unwrap().is_empty(), "{log}\n{}", server.log());
+    assert!(
+        server.maildir("ned").list().unwrap().is_empty(),
+        "{log}\n{}",
+        server.log()
+    );
 }
 
 #[test]
 fn openssl_s_client_starttls_imap() {
-    let Some(openssl) = require_tool("openssl") else { return };
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
     let server = ImapServer::start("starttls", &[]);
     let connect = format!("127.0.0.1:{}", server.port);
     let ca = server.ca().display().to_string();
     let out = run(
         &openssl,
-        &["s_client", "-starttls", "imap", "-connect", &connect, "-CAfile", &ca, "-brief", "-crlf", "-quiet"],
+        &[
+            "s_client",
+            "-starttls",
+            "imap",
+            "-connect",
+            &connect,
+            "-CAfile",
+            &ca,
+            "-brief",
+            "-crlf",
+            "-quiet",
+        ],
         Some(b"a CAPABILITY\nb LOGIN ned secret\nc SELECT INBOX\nd FETCH 3 BODY[TEXT]\ne LOGOUT\n"),
     );
     let all = text(&out);
     assert!(all.contains("TLSv1.3") || all.contains("TLSv1.2"), "{all}");
-    assert!(all.contains("AUTH=PLAIN") && !all.contains("LOGINDISABLED"), "after TLS: {all}");
+    assert!(
+        all.contains("AUTH=PLAIN") && !all.contains("LOGINDISABLED"),
+        "after TLS: {all}"
+    );
     assert!(all.contains("b OK [CAPABILITY"), "{all}\n{}", server.log());
     assert!(all.contains("* 3 EXISTS"), "{all}");
     assert!(all.contains("BODY[TEXT] {7}\r\nshort\r\n"), "{all}");
@@ -408,7 +542,11 @@ fn raw_starttls_injection_and_imaps_plaintext() {
     s.write_all(b"a STARTTLS\r\nb NOOP\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let n = s.read(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"a OK Begin TLS negotiation now.\r\n", "b NOOP never answered in clear");
+    assert_eq!(
+        &buf[..n],
+        b"a OK Begin TLS negotiation now.\r\n",
+        "b NOOP never answered in clear"
+    );
     drop(s);
 
     let ssl = ImapServer::start("wrapper", &[]);
@@ -417,7 +555,10 @@ fn raw_starttls_injection_and_imaps_plaintext() {
     s.write_all(b"a CAPABILITY\r\n").unwrap();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
-    assert!(!got.windows(4).any(|w| w == b"* OK"), "no plaintext reply on IMAPS: {got:?}");
+    assert!(
+        !got.windows(4).any(|w| w == b"* OK"),
+        "no plaintext reply on IMAPS: {got:?}"
+    );
 }
 
 /// Poll a tmux pane until it shows `needle` (or time runs out).
@@ -425,7 +566,9 @@ fn tmux_wait(tmux: &Path, socket: &str, needle: &str, timeout: Duration) -> (boo
     let deadline = Instant::now() + timeout;
     let mut screen = String::new();
     while Instant::now() < deadline {
-        let out = Command::new(tmux).args(["-L", socket, "capture-pane", "-p", "-t", "mutt"]).output();
+        let out = Command::new(tmux)
+            .args(["-L", socket, "capture-pane", "-p", "-t", "mutt"])
+            .output();
         if let Ok(out) = out {
             screen = String::from_utf8_lossy(&out.stdout).into_owned();
             if screen.contains(needle) {
@@ -441,7 +584,10 @@ struct TmuxGuard(PathBuf, String);
 
 impl Drop for TmuxGuard {
     fn drop(&mut self) {
-        let _ = Command::new(&self.0).args(["-L", &self.1, "kill-server"]).status();
+        let _ = Command::new(&self.0)
+            .args(["-L", &self.1, "kill-server"])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -475,36 +621,183 @@ fn mutt_reads_inbox_over_starttls() {
     let _guard = TmuxGuard(tmux.clone(), socket.clone());
     let cmdline = format!("{} -n -F {} -d 2 2>/dev/null", mutt.display(), rc.display());
     let status = Command::new(&tmux)
-        .args(["-L", &socket, "new-session", "-d", "-s", "mutt", "-x", "160", "-y", "40"])
-        .arg(format!("env HOME={} TERM=xterm sh -c '{cmdline}'", home.display()))
+        .args([
+            "-L",
+            &socket,
+            "new-session",
+            "-d",
+            "-s",
+            "mutt",
+            "-x",
+            "160",
+            "-y",
+            "40",
+        ])
+        .arg(format!(
+            "env HOME={} TERM=xterm sh -c '{cmdline}'",
+            home.display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
     let (ok, screen) = tmux_wait(&tmux, &socket, "first imap message", Duration::from_secs(20));
-    assert!(ok, "mutt index shows the subject:\n{screen}\n--- server\n{}", server.log());
-    assert!(screen.contains("with attachment") && screen.contains("third"), "{screen}");
+    assert!(
+        ok,
+        "mutt index shows the subject:\n{screen}\n--- server\n{}",
+        server.log()
+    );
+    assert!(
+        screen.contains("with attachment") && screen.contains("third"),
+        "{screen}"
+    );
     // Open the first message, then quit; mutt marks it seen on the server.
-    let _ = Command::new(&tmux).args(["-L", &socket, "send-keys", "-t", "mutt", "Enter"]).status();
+    let _ = Command::new(&tmux)
+        .args(["-L", &socket, "send-keys", "-t", "mutt", "Enter"])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut screen = String::new();
     while Instant::now() < deadline {
         let (_, s) = tmux_wait(&tmux, &socket, "", Duration::from_secs(1));
         screen = s;
-        if ["Hello ned.", "see attached", "short"].iter().any(|b| screen.contains(b)) {
+        if ["Hello ned.", "see attached", "short"]
+            .iter()
+            .any(|b| screen.contains(b))
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        ["Hello ned.", "see attached", "short"].iter().any(|b| screen.contains(b)),
+        ["Hello ned.", "see attached", "short"]
+            .iter()
+            .any(|b| screen.contains(b)),
         "mutt pager shows a body:\n{screen}\n--- server\n{}",
         server.log()
     );
-    let _ = Command::new(&tmux).args(["-L", &socket, "send-keys", "-t", "mutt", "q", "q"]).status();
+    let _ = Command::new(&tmux)
+        .args(["-L", &socket, "send-keys", "-t", "mutt", "q", "q"])
+        .status();
     std::thread::sleep(Duration::from_millis(1500));
     let log = server.log();
-    assert!(log.contains("TLS connection established"), "mutt used STARTTLS: {log}");
+    assert!(
+        log.contains("TLS connection established"),
+        "mutt used STARTTLS: {log}"
+    );
     assert!(log.contains("login: method=CRAM-MD5, user=ned"), "{log}");
-    let flags: Vec<String> = server.maildir("ned").list().unwrap().into_iter().map(|m| m.flags).collect();
-    assert!(flags.iter().any(|f| f.contains('S')), "a message was marked seen: {flags:?}\n{log}");
+    let flags: Vec<String> = server
+        .maildir("ned")
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.flags)
+        .collect();
+    assert!(
+        flags.iter().any(|f| f.contains('S')),
+        "a message was marked seen: {flags:?}\n{log}"
+    );
+}
+
+#[test]
+fn gsasl_and_pure_sasl_every_mechanism_including_digest_md5() {
+    // gsasl and pure-sasl put the connection's host into digest-uri (`imap/127.0.0.1`).
+    let server = ImapServer::start(
+        "starttls",
+        &[
+            "--mechanisms",
+            "PLAIN LOGIN CRAM-MD5 DIGEST-MD5",
+            "--hostname",
+            "127.0.0.1",
+        ],
+    );
+    if let Some(gsasl) = require_tool("gsasl") {
+        let ca = format!("--x509-ca-file={}", server.ca().display());
+        for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"] {
+            let out = run(
+                &gsasl,
+                &[
+                    "--imap",
+                    "--starttls",
+                    &ca,
+                    "--mechanism",
+                    mech,
+                    "-a",
+                    "ned",
+                    "-p",
+                    "secret",
+                    "-n",
+                    "localhost",
+                    "127.0.0.1",
+                    &server.port.to_string(),
+                ],
+                Some(b""),
+            );
+            assert!(
+                out.status.success(),
+                "gsasl {mech}: {}\n{}",
+                text(&out),
+                server.log()
+            );
+        }
+        let out = run(
+            &gsasl,
+            &[
+                "--imap",
+                "--starttls",
+                &ca,
+                "--mechanism",
+                "DIGEST-MD5",
+                "-a",
+                "ned",
+                "-p",
+                "wrong",
+                "-n",
+                "localhost",
+                "127.0.0.1",
+                &server.port.to_string(),
+            ],
+            Some(b""),
+        );
+        assert!(
+            !out.status.success(),
+            "wrong DIGEST-MD5 password accepted: {}",
+            text(&out)
+        );
+        assert!(
+            server.log().contains("method=DIGEST-MD5, user=ned"),
+            "{}",
+            server.log()
+        );
+    }
+    if require_python_module("puresasl") {
+        let script = r#"
+import imaplib, ssl, sys
+from puresasl.client import SASLClient
+port, ca = int(sys.argv[1]), sys.argv[2]
+m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+m.starttls(ssl_context=ssl.create_default_context(cafile=ca))
+sc = SASLClient("127.0.0.1", "imap", mechanism="DIGEST-MD5", username="ned", password="secret")
+typ, data = m.authenticate("DIGEST-MD5", lambda ch: sc.process(ch) or b"")
+assert typ == "OK", (typ, data)
+typ, data = m.select("INBOX")
+assert data == [b"3"], data
+print("PURESASL-OK")
+"#;
+        let python = require_tool("python3").unwrap();
+        let out = run(
+            &python,
+            &[
+                "-c",
+                script,
+                &server.port.to_string(),
+                &server.ca().display().to_string(),
+            ],
+            None,
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("PURESASL-OK"),
+            "{}\n{}",
+            text(&out),
+            server.log()
+        );
+    }
 }

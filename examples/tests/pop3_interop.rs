@@ -571,3 +571,35 @@ fn raw_stls_injection_and_pop3s_plaintext() {
         "no plaintext reply on POP3S: {got:?}"
     );
 }
+
+#[test]
+fn pipelined_session_with_cleartext_auth_allowed() {
+    let server = Pop3Server::start("none", &["--allow-cleartext-auth"]);
+    let stored = server.maildir("ned").list().unwrap();
+    let first = wire_form(&server.maildir("ned").read(&stored[0]).unwrap());
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"CAPA\r\nUSER ned\r\nPASS secret\r\nRETR 3\r\nRETR 1\r\nUIDL 1\r\nDELE 2\r\nQUIT\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.contains("\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n"), "{got}");
+    assert!(!got.contains("STLS"), "no STLS without TLS: {got}");
+    assert!(got.contains("+OK Logged in.\r\n"), "{got}");
+    let first = String::from_utf8(first).unwrap().replace("\r\n.", "\r\n..");
+    assert!(got.contains(&format!("octets\r\n{first}.\r\n")), "{got}");
+    assert!(got.contains(&format!("+OK 1 {}\r\n", stored[0].base)), "{got}");
+    assert!(
+        got.ends_with("+OK Marked to be deleted.\r\n+OK Logging out.\r\n"),
+        "{}",
+        &got[got.len() - 200..]
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let left = server.maildir("ned").list().unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(
+        !left.iter().any(|m| m.base == stored[1].base),
+        "{stored:#?}\n{left:#?}\n{got}"
+    );
+}

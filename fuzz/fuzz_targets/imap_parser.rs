@@ -11,6 +11,7 @@ const LIMITS: Limits = Limits {
     max_line: 200,
     max_literal: 100,
     max_command: 400,
+    max_append: 1000,
 };
 
 fn frames(pieces: &[&[u8]]) -> Vec<String> {
@@ -34,7 +35,11 @@ fn frames(pieces: &[&[u8]]) -> Vec<String> {
 fuzz_target!(|data: &[u8]| {
     // The bare parser on the raw bytes.
     let _ = parse_command(data);
-    let split = if data.is_empty() { 0 } else { data[0] as usize % data.len() };
+    let split = if data.is_empty() {
+        0
+    } else {
+        data[0] as usize % data.len()
+    };
     let whole = frames(&[data]);
     let halves = frames(&[&data[..split], &data[split..]]);
     assert_eq!(whole, halves);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mail_imap_min::{Config, Event, Flags, ImapSession, MailboxView, MessageMeta};
+use mail_imap_min::{Config, CopyOutcome, Event, Flags, ImapSession, MailboxView, MessageMeta};
 use mail_proto::Session;
 use mail_sasl::{BackendCapabilities, Mechanism, MechanismSet, StoredSecret, VerifyOutcome};
 
@@ -54,6 +54,20 @@ fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
                     s.message_content(m)
                 }
                 Event::MailboxOp(_) => s.mailbox_op_done(Ok(())),
+                Event::AppendMessage { .. } => s.append_done(CopyOutcome::Copied {
+                    uid_validity: 7,
+                    uids: vec![50],
+                }),
+                Event::CopyMessages {
+                    uids, destination, ..
+                } => s.copy_done(if destination == "INBOX" {
+                    CopyOutcome::Copied {
+                        uid_validity: 7,
+                        uids: uids.iter().map(|u| u + 100).collect(),
+                    }
+                } else {
+                    CopyOutcome::NoSuchMailbox
+                }),
                 _ => Ok(()),
             };
             let _ = VerifyOutcome::Failure;
@@ -64,7 +78,11 @@ fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let split = if data.is_empty() { 0 } else { data[0] as usize % data.len() };
+    let split = if data.is_empty() {
+        0
+    } else {
+        data[0] as usize % data.len()
+    };
     let whole = run(&[data]);
     let halves = run(&[&data[..split], &data[split..]]);
     assert_eq!(whole, halves);

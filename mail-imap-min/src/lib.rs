@@ -44,6 +44,18 @@
 //! assert!(out.ends_with("c OK Fetch completed.\r\n"));
 //! ```
 //!
+//! Decisions the caller answers: [`Event::AuthVerify`] → `auth_verified`,
+//! [`Event::OpenMailbox`] (SELECT/EXAMINE/STATUS) → `mailbox_opened`,
+//! [`Event::ListMailboxes`] → `mailbox_list`, [`Event::FetchMessage`] (FETCH
+//! and SEARCH needing bytes, one message at a time) → `message_content`,
+//! [`Event::MailboxOp`] → `mailbox_op_done`, [`Event::CopyMessages`] →
+//! `copy_done`. Changes to persist are notifications: [`Event::FlagsChanged`],
+//! [`Event::Expunged`]. Changes made by others are reported to the session
+//! (`mailbox_new_messages`, `mailbox_expunged`, `mailbox_flags_changed`)
+//! and announced as `EXISTS`/`EXPUNGE`/`FETCH` when IMAP allows (at once
+//! during IDLE). Limits: [`Limits`] (line, literal, command), nested SEARCH
+//! keys, consecutive `BAD` commands, failed logins ([`mail_sasl::FailureTracker`]).
+//!
 //! Layout: [`parse`] (command grammar, zero-copy), [`CommandReader`]
 //! (framing, literals, limits), [`ImapSession`] (state machine), [`store`]
 //! (what the caller says about mailboxes), `mime` (ENVELOPE, BODYSTRUCTURE
@@ -61,5 +73,5 @@ pub mod store;
 
 pub use error::ImapError;
 pub use reader::{CommandReader, Frame, Limits};
-pub use session::{Config, Event, ImapSession, MailboxOp, OpenPurpose, DELIMITER};
+pub use session::{Config, CopyOutcome, Event, ImapSession, MailboxOp, OpenPurpose, DELIMITER};
 pub use store::{Flags, MailboxView, MessageMeta};

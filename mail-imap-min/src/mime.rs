@@ -17,7 +17,9 @@ pub(crate) struct Parsed<'x> {
 
 impl<'x> Parsed<'x> {
     pub(crate) fn new(raw: &'x [u8]) -> Self {
-        let msg = MessageParser::default().parse(raw).filter(|m| !m.parts.is_empty());
+        let msg = MessageParser::default()
+            .parse(raw)
+            .filter(|m| !m.parts.is_empty());
         Parsed { raw, msg }
     }
 
@@ -50,14 +52,19 @@ impl<'x> Parsed<'x> {
         let (m, idx) = find_part(msg, &section.part)?;
         let part = m.parts.get(idx)?;
         let raw: &[u8] = m.raw_message.as_ref();
-        let slice = |a: u32, b: u32| raw.get(a as usize..(b as usize).max(a as usize)).unwrap_or_default();
+        let slice = |a: u32, b: u32| {
+            raw.get(a as usize..(b as usize).max(a as usize))
+                .unwrap_or_default()
+        };
         let body = slice(part.offset_body, part.offset_end);
         Some(match &section.text {
             SectionText::Full => body.to_vec(),
             SectionText::Mime => slice(part.offset_header, part.offset_body).to_vec(),
             text => {
                 // HEADER / TEXT / HEADER.FIELDS of a message/rfc822 part.
-                let PartType::Message(_) = &part.body else { return None };
+                let PartType::Message(_) = &part.body else {
+                    return None;
+                };
                 let end = header_end(body);
                 match text {
                     SectionText::Header => body[..end].to_vec(),
@@ -113,13 +120,20 @@ pub(crate) fn fields(header: &[u8]) -> Vec<(&[u8], &[u8], &[u8])> {
 
 fn trim(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end]
 }
 
 /// Unfold and trim a raw header value.
 pub(crate) fn unfold(value: &[u8]) -> Vec<u8> {
-    trim(value).iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect()
+    trim(value)
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect()
 }
 
 /// The first field `name` of a header block, unfolded.
@@ -249,7 +263,9 @@ pub(crate) fn envelope(out: &mut Vec<u8>, msg: Option<&Message<'_>>, raw_header:
     out.push(b' ');
     nstring(out, raw(b"Subject").as_deref());
     let get = |h: HeaderName<'static>| {
-        msg.and_then(|m| m.header(h)).and_then(HeaderValue::as_address).filter(|a| a.first().is_some())
+        msg.and_then(|m| m.header(h))
+            .and_then(HeaderValue::as_address)
+            .filter(|a| a.first().is_some())
     };
     let from = get(HeaderName::From);
     for addr in [
@@ -303,11 +319,17 @@ fn part_structure(out: &mut Vec<u8>, m: &Message<'_>, idx: usize, extended: bool
         return;
     };
     let raw: &[u8] = m.raw_message.as_ref();
-    let ctype = part.headers.header(HeaderName::ContentType).and_then(|h| h.value.as_content_type());
+    let ctype = part
+        .headers
+        .header(HeaderName::ContentType)
+        .and_then(|h| h.value.as_content_type());
     let mime_header = raw
         .get(part.offset_header as usize..(part.offset_body as usize).max(part.offset_header as usize))
         .unwrap_or_default();
-    let disposition = part.headers.header(HeaderName::ContentDisposition).and_then(|h| h.value.as_content_type());
+    let disposition = part
+        .headers
+        .header(HeaderName::ContentDisposition)
+        .and_then(|h| h.value.as_content_type());
     let params = |out: &mut Vec<u8>, ct: Option<&mail_parser::ContentType<'_>>, default_charset: bool| {
         let attrs = ct.and_then(|c| c.attributes.as_ref()).filter(|a| !a.is_empty());
         match attrs {
@@ -419,9 +441,9 @@ pub(crate) fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
     }
     let first = needle[0].to_ascii_lowercase();
     let first_up = needle[0].to_ascii_uppercase();
-    haystack.windows(needle.len()).any(|w| {
-        (w[0] == first || w[0] == first_up) && w.eq_ignore_ascii_case(needle)
-    })
+    haystack
+        .windows(needle.len())
+        .any(|w| (w[0] == first || w[0] == first_up) && w.eq_ignore_ascii_case(needle))
 }
 
 /// Whether any decoded text of the message body contains `needle`.
@@ -447,22 +469,36 @@ pub(crate) fn header_contains(parsed: &Parsed<'_>, name: &[u8], needle: &[u8]) -
         return true;
     }
     let Some(msg) = parsed.message() else { return false };
-    let Ok(name) = std::str::from_utf8(name) else { return false };
-    msg.headers().iter().filter(|h| h.name().eq_ignore_ascii_case(name)).any(|h| match &h.value {
-        HeaderValue::Text(t) => contains_ci(t.as_bytes(), needle),
-        HeaderValue::TextList(l) => l.iter().any(|t| contains_ci(t.as_bytes(), needle)),
-        HeaderValue::Address(a) => a.iter().any(|addr| {
-            addr.name.as_deref().is_some_and(|n| contains_ci(n.as_bytes(), needle))
-                || addr.address.as_deref().is_some_and(|n| contains_ci(n.as_bytes(), needle))
-        }),
-        _ => false,
-    })
+    let Ok(name) = std::str::from_utf8(name) else {
+        return false;
+    };
+    msg.headers()
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name))
+        .any(|h| match &h.value {
+            HeaderValue::Text(t) => contains_ci(t.as_bytes(), needle),
+            HeaderValue::TextList(l) => l.iter().any(|t| contains_ci(t.as_bytes(), needle)),
+            HeaderValue::Address(a) => a.iter().any(|addr| {
+                addr.name
+                    .as_deref()
+                    .is_some_and(|n| contains_ci(n.as_bytes(), needle))
+                    || addr
+                        .address
+                        .as_deref()
+                        .is_some_and(|n| contains_ci(n.as_bytes(), needle))
+            }),
+            _ => false,
+        })
 }
 
 /// The Date: header as days since the epoch (in the header's own zone, as RFC 3501 says).
 pub(crate) fn sent_day(parsed: &Parsed<'_>) -> Option<i64> {
     let d = parsed.message()?.date()?;
-    Some(crate::store::days_from_civil(i64::from(d.year), u32::from(d.month), u32::from(d.day)))
+    Some(crate::store::days_from_civil(
+        i64::from(d.year),
+        u32::from(d.month),
+        u32::from(d.day),
+    ))
 }
 
 #[cfg(test)]
@@ -494,9 +530,17 @@ mod tests {
     fn sections_simple() {
         let p = Parsed::new(SIMPLE);
         let sec = |part: Vec<u32>, text| p.section(&Section { part, text }).map(s);
-        assert_eq!(sec(vec![], SectionText::Text).unwrap(), "Body line 1\r\nline 2\r\n");
-        assert!(sec(vec![], SectionText::Header).unwrap().ends_with("<1@x>\r\n\r\n"));
-        assert_eq!(sec(vec![1], SectionText::Full).unwrap(), "Body line 1\r\nline 2\r\n");
+        assert_eq!(
+            sec(vec![], SectionText::Text).unwrap(),
+            "Body line 1\r\nline 2\r\n"
+        );
+        assert!(sec(vec![], SectionText::Header)
+            .unwrap()
+            .ends_with("<1@x>\r\n\r\n"));
+        assert_eq!(
+            sec(vec![1], SectionText::Full).unwrap(),
+            "Body line 1\r\nline 2\r\n"
+        );
         assert_eq!(sec(vec![2], SectionText::Full), None);
         let fields = SectionText::HeaderFields {
             not: false,
@@ -508,9 +552,16 @@ mod tests {
         );
         let not = SectionText::HeaderFields {
             not: true,
-            fields: vec![b"subject".as_slice().into(), b"to".as_slice().into(), b"date".as_slice().into()],
+            fields: vec![
+                b"subject".as_slice().into(),
+                b"to".as_slice().into(),
+                b"date".as_slice().into(),
+            ],
         };
-        assert_eq!(sec(vec![], not).unwrap(), "From: Ned Freed <ned@example.com>\r\nMessage-ID: <1@x>\r\n\r\n");
+        assert_eq!(
+            sec(vec![], not).unwrap(),
+            "From: Ned Freed <ned@example.com>\r\nMessage-ID: <1@x>\r\n\r\n"
+        );
     }
 
     #[test]
@@ -519,16 +570,32 @@ mod tests {
         let mut out = Vec::new();
         body_structure(&mut out, &p, true);
         let bs = s(out);
-        assert!(bs.starts_with("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 5 1 NIL NIL NIL NIL)"), "{bs}");
+        assert!(
+            bs.starts_with(
+                "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 5 1 NIL NIL NIL NIL)"
+            ),
+            "{bs}"
+        );
         assert!(bs.contains("(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4 NIL (\"ATTACHMENT\" (\"FILENAME\" \"a.bin\")) NIL NIL)"), "{bs}");
-        assert!(bs.contains("(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" "), "{bs}");
+        assert!(
+            bs.contains("(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" "),
+            "{bs}"
+        );
         assert!(bs.contains("\"inner\""), "{bs}");
-        assert!(bs.ends_with(" \"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)"), "{bs}");
+        assert!(
+            bs.ends_with(" \"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)"),
+            "{bs}"
+        );
         let sec = |part: Vec<u32>, text| p.section(&Section { part, text }).map(s);
         assert_eq!(sec(vec![1], SectionText::Full).unwrap(), "hello");
         assert_eq!(sec(vec![2], SectionText::Full).unwrap(), "AAEC");
-        assert!(sec(vec![2], SectionText::Mime).unwrap().starts_with("Content-Type: application/octet-stream"));
-        assert_eq!(sec(vec![3], SectionText::Header).unwrap(), "Subject: inner\r\nFrom: c@d.example\r\n\r\n");
+        assert!(sec(vec![2], SectionText::Mime)
+            .unwrap()
+            .starts_with("Content-Type: application/octet-stream"));
+        assert_eq!(
+            sec(vec![3], SectionText::Header).unwrap(),
+            "Subject: inner\r\nFrom: c@d.example\r\n\r\n"
+        );
         assert_eq!(sec(vec![3], SectionText::Text).unwrap(), "inner body");
         assert_eq!(sec(vec![3, 1], SectionText::Full).unwrap(), "inner body");
         assert_eq!(sec(vec![1], SectionText::Header), None);
@@ -551,12 +618,20 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for raw in [&b""[..], b"\r\n", b"no header", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n"] {
+        for raw in [
+            &b""[..],
+            b"\r\n",
+            b"no header",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n",
+        ] {
             let p = Parsed::new(raw);
             let mut out = Vec::new();
             body_structure(&mut out, &p, true);
             envelope(&mut out, p.message(), p.header());
-            let _ = p.section(&Section { part: vec![1, 1, 1], text: SectionText::Mime });
+            let _ = p.section(&Section {
+                part: vec![1, 1, 1],
+                text: SectionText::Mime,
+            });
         }
     }
 }

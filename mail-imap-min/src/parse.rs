@@ -122,10 +122,27 @@ pub enum CommandBody<'a> {
         /// System flags named (keywords are not kept: PERMANENTFLAGS has no `\*`).
         flags: Flags,
     },
-    /// `[UID] COPY set mailbox` (refused: this server does not copy).
+    /// `[UID] COPY set mailbox` / `[UID] MOVE set mailbox` (RFC 6851).
     Copy {
-        /// UID COPY.
+        /// UID COPY / UID MOVE.
         uid: bool,
+        /// Message set.
+        set: SequenceSet,
+        /// Destination mailbox.
+        mailbox: Cow<'a, [u8]>,
+        /// MOVE: the source messages are expunged after the copy.
+        move_: bool,
+    },
+    /// `APPEND mailbox [flags] [date-time] literal`
+    Append {
+        /// Destination mailbox.
+        mailbox: Cow<'a, [u8]>,
+        /// Flags to set.
+        flags: Flags,
+        /// INTERNALDATE asked for (seconds since the epoch), if any.
+        internal_date: Option<i64>,
+        /// The message.
+        message: &'a [u8],
     },
     /// `IDLE` (RFC 2177)
     Idle,
@@ -162,7 +179,9 @@ impl CommandBody<'_> {
             CommandBody::Search { .. } => "SEARCH",
             CommandBody::Fetch { .. } => "FETCH",
             CommandBody::Store { .. } => "STORE",
-            CommandBody::Copy { .. } => "COPY",
+            CommandBody::Copy { move_: false, .. } => "COPY",
+            CommandBody::Copy { move_: true, .. } => "MOVE",
+            CommandBody::Append { .. } => "APPEND",
             CommandBody::Idle => "IDLE",
             CommandBody::Namespace => "NAMESPACE",
         }
@@ -388,7 +407,11 @@ impl FetchAttr<'_> {
             FetchAttr::Rfc822 => FetchAttr::Rfc822,
             FetchAttr::Rfc822Header => FetchAttr::Rfc822Header,
             FetchAttr::Rfc822Text => FetchAttr::Rfc822Text,
-            FetchAttr::Section { peek, section, partial } => FetchAttr::Section {
+            FetchAttr::Section {
+                peek,
+                section,
+                partial,
+            } => FetchAttr::Section {
                 peek,
                 section: Section {
                     part: section.part,
@@ -724,9 +747,37 @@ pub fn parse_search_date(text: &[u8]) -> Option<Day> {
     if it.next().is_some() || mon.len() != 3 || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
         return None;
     }
-    let lower = [mon[0].to_ascii_lowercase(), mon[1].to_ascii_lowercase(), mon[2].to_ascii_lowercase()];
+    let lower = [
+        mon[0].to_ascii_lowercase(),
+        mon[1].to_ascii_lowercase(),
+        mon[2].to_ascii_lowercase(),
+    ];
     let month = MONTHS.iter().position(|m| **m == lower)? as u32 + 1;
     Some(crate::store::days_from_civil(i64::from(year), month, day))
+}
+
+/// Parse an IMAP date-time `dd-Mon-yyyy hh:mm:ss +zzzz` (day may be
+/// space-padded) into seconds since the epoch.
+pub fn parse_date_time(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?.trim_start();
+    let (date, rest) = text.split_once(' ')?;
+    let (time, zone) = rest.split_once(' ')?;
+    let day = parse_search_date(date.as_bytes())?;
+    let mut hms = time
+        .split(':')
+        .map(|p| p.parse::<i64>().ok().filter(|_| p.len() == 2));
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let zb = zone.as_bytes();
+    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') || !zb[1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let zh = i64::from(zb[1] - b'0') * 10 + i64::from(zb[2] - b'0');
+    let zm = i64::from(zb[3] - b'0') * 10 + i64::from(zb[4] - b'0');
+    let offset = (zh * 60 + zm) * 60 * if zb[0] == b'-' { -1 } else { 1 };
+    Some(day * 86_400 + h * 3600 + m * 60 + s - offset)
 }
 
 /// Upper-case a command name into a small stack buffer for matching.
@@ -752,7 +803,10 @@ pub fn parse_command(input: &[u8]) -> Result<Command<'_>, ParseError<'_>> {
             reason: "Missing or invalid tag.",
         });
     }
-    let fail = |reason| ParseError { tag: Some(tag), reason };
+    let fail = |reason| ParseError {
+        tag: Some(tag),
+        reason,
+    };
     if c.sp().is_err() {
         return Err(fail("Missing command."));
     }
@@ -833,10 +887,15 @@ fn command_body<'a>(c: &mut Cursor<'a>) -> PResult<CommandBody<'a>> {
         }
         (b"COPY", _) | (b"MOVE", _) => {
             c.sp()?;
-            c.sequence_set()?;
+            let set = c.sequence_set()?;
             c.sp()?;
-            c.mailbox()?;
-            CommandBody::Copy { uid }
+            let mailbox = c.mailbox()?;
+            CommandBody::Copy {
+                uid,
+                set,
+                mailbox,
+                move_: upper_name == b"MOVE",
+            }
         }
         (_, true) => return Err("Unknown UID command."),
         (b"NOOP", _) => CommandBody::Noop,
@@ -881,6 +940,36 @@ fn command_body<'a>(c: &mut Cursor<'a>) -> PResult<CommandBody<'a>> {
             CommandBody::Select {
                 mailbox: c.mailbox()?,
                 read_only: upper_name == b"EXAMINE",
+            }
+        }
+        (b"APPEND", _) => {
+            c.sp()?;
+            let mailbox = c.mailbox()?;
+            c.sp()?;
+            let flags = if c.peek() == Some(b'(') {
+                let f = c.flag_list()?;
+                c.sp()?;
+                f
+            } else {
+                Flags::empty()
+            };
+            let internal_date = if c.peek() == Some(b'"') {
+                let text = c.quoted()?;
+                let date = parse_date_time(&text).ok_or("Invalid date-time")?;
+                c.sp()?;
+                Some(date)
+            } else {
+                None
+            };
+            if c.peek() != Some(b'{') {
+                return Err("APPEND needs the message as a literal");
+            }
+            let message = c.literal()?;
+            CommandBody::Append {
+                mailbox,
+                flags,
+                internal_date,
+                message,
             }
         }
         (b"CREATE", _) => {
@@ -1040,7 +1129,11 @@ fn fetch_items<'a>(c: &mut Cursor<'a>) -> PResult<Vec<FetchAttr<'a>>> {
             FetchAttr::Rfc822Size,
             FetchAttr::Envelope,
         ]),
-        b"FAST" => Some(vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size]),
+        b"FAST" => Some(vec![
+            FetchAttr::Flags,
+            FetchAttr::InternalDate,
+            FetchAttr::Rfc822Size,
+        ]),
         b"FULL" => Some(vec![
             FetchAttr::Flags,
             FetchAttr::InternalDate,
@@ -1093,7 +1186,11 @@ fn fetch_att<'a>(c: &mut Cursor<'a>) -> PResult<FetchAttr<'a>> {
             } else {
                 None
             };
-            FetchAttr::Section { peek, section, partial }
+            FetchAttr::Section {
+                peek,
+                section,
+                partial,
+            }
         }
         _ => return Err("Invalid fetch item"),
     };
@@ -1283,7 +1380,10 @@ mod tests {
         assert_eq!(ok(b"x logout").body, CommandBody::Logout);
         assert!(parse_command(b"+a NOOP").is_err());
         assert_eq!(parse_command(b"a FOO").unwrap_err().tag, Some(&b"a"[..]));
-        assert_eq!(parse_command(b"a NOOP extra").unwrap_err().reason, "Unexpected extra arguments.");
+        assert_eq!(
+            parse_command(b"a NOOP extra").unwrap_err().reason,
+            "Unexpected extra arguments."
+        );
         assert_eq!(parse_command(b"").unwrap_err().tag, None);
     }
 
@@ -1314,7 +1414,9 @@ mod tests {
     #[test]
     fn sequence_sets() {
         let c = ok(b"a UID FETCH 1:4,7,9:*,* (FLAGS)");
-        let CommandBody::Fetch { uid, set, items } = c.body else { panic!() };
+        let CommandBody::Fetch { uid, set, items } = c.body else {
+            panic!()
+        };
         assert!(uid);
         assert_eq!(set.0, vec![(1, 4), (7, 7), (9, STAR), (STAR, STAR)]);
         assert_eq!(items, vec![FetchAttr::Flags]);
@@ -1326,8 +1428,12 @@ mod tests {
 
     #[test]
     fn fetch_items_and_sections() {
-        let c = ok(b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"To\")] BODY[1.2.MIME] BODY[]<0.100> RFC822.SIZE)");
-        let CommandBody::Fetch { items, .. } = c.body else { panic!() };
+        let c = ok(
+            b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"To\")] BODY[1.2.MIME] BODY[]<0.100> RFC822.SIZE)",
+        );
+        let CommandBody::Fetch { items, .. } = c.body else {
+            panic!()
+        };
         assert_eq!(
             items[0],
             FetchAttr::Section {
@@ -1388,12 +1494,44 @@ mod tests {
         assert!(matches!(c.body, CommandBody::Store { flags, .. } if flags == Flags::FLAGGED));
         assert!(parse_command(b"a STORE 1 +FLAGS (\\Bogus)").is_err());
         let c = ok(b"a SEARCH CHARSET UTF-8 OR SEEN NOT FROM \"ned\" SINCE 1-Feb-1994 (LARGER 10 1:3)");
-        let CommandBody::Search { key: SearchKey::And(keys), .. } = c.body else { panic!() };
+        let CommandBody::Search {
+            key: SearchKey::And(keys),
+            ..
+        } = c.body
+        else {
+            panic!()
+        };
         assert_eq!(keys.len(), 3);
         assert!(matches!(keys[1], SearchKey::Internal(DateCmp::Since, _)));
         assert!(parse_command(b"a SEARCH CHARSET KOI8-R ALL").is_err());
         let deep = format!("a SEARCH {}ALL", "NOT ".repeat(100));
         assert!(parse_command(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn append_and_date_time() {
+        let c = ok(b"a APPEND Sent (\\Seen) \" 7-Jul-1996 02:44:25 -0700\" {5+}\r\nhello");
+        assert_eq!(
+            c.body,
+            CommandBody::Append {
+                mailbox: Cow::Borrowed(b"Sent"),
+                flags: Flags::SEEN,
+                internal_date: Some(836_732_665),
+                message: b"hello"
+            }
+        );
+        let c = ok(b"a append INBOX {0}\r\n");
+        assert!(matches!(
+            c.body,
+            CommandBody::Append {
+                message: b"",
+                internal_date: None,
+                ..
+            }
+        ));
+        assert!(parse_command(b"a APPEND INBOX hello").is_err());
+        assert!(parse_command(b"a APPEND INBOX \"1-Jan-2000 25:00:00 +0000\" {1}\r\nx").is_err());
+        assert_eq!(parse_date_time(b"01-Jan-1970 00:00:00 +0100"), Some(-3600));
     }
 
     #[test]
@@ -1418,8 +1556,16 @@ mod tests {
         assert!(matches!(c.body, CommandBody::List { ref pattern, lsub: false, .. } if **pattern == *b"*"));
         let c = ok(b"a STATUS INBOX (MESSAGES UNSEEN)");
         assert!(matches!(c.body, CommandBody::Status { ref items, .. } if items.len() == 2));
-        assert_eq!(ok(b"a ID (\"name\" \"mutt\" \"version\" NIL)").body, CommandBody::Id);
+        assert_eq!(
+            ok(b"a ID (\"name\" \"mutt\" \"version\" NIL)").body,
+            CommandBody::Id
+        );
         assert_eq!(ok(b"a ID NIL").body, CommandBody::Id);
-        assert_eq!(ok(b"a UID EXPUNGE 1:3").body, CommandBody::Expunge { uids: Some(SequenceSet(vec![(1, 3)])) });
+        assert_eq!(
+            ok(b"a UID EXPUNGE 1:3").body,
+            CommandBody::Expunge {
+                uids: Some(SequenceSet(vec![(1, 3)]))
+            }
+        );
     }
 }

@@ -21,6 +21,9 @@ pub struct Limits {
     pub max_literal: usize,
     /// Largest complete command: all its lines and literals.
     pub max_command: usize,
+    /// Largest message an APPEND may carry (after login only; the message is
+    /// held in memory until the caller stores it).
+    pub max_append: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +32,7 @@ impl Default for Limits {
             max_line: 65_536,
             max_literal: 65_536,
             max_command: 131_072,
+            max_append: 16 * 1024 * 1024,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct CommandReader {
     tag: Vec<u8>,
     /// `cmd` holds the first lines of a command waiting for literal octets.
     partial: bool,
+    /// APPEND literals may use [`Limits::max_append`] (set once logged in).
+    append_allowed: bool,
 }
 
 /// A literal announcement at the end of a line: `{n}` or `{n+}`.
@@ -83,9 +89,9 @@ fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
         return None;
     }
     // Saturating: an absurd size is simply "too big".
-    let n = digits
-        .iter()
-        .fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')));
+    let n = digits.iter().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    });
     Some((n, non_sync))
 }
 
@@ -105,7 +111,15 @@ impl CommandReader {
             discarding: false,
             tag: Vec::new(),
             partial: false,
+            append_allowed: false,
         }
+    }
+
+    /// Allow APPEND's large literals ([`Limits::max_append`]); the session
+    /// turns this on after login, so an unauthenticated peer cannot make it
+    /// buffer more than [`Limits::max_command`].
+    pub fn set_append_allowed(&mut self, allowed: bool) {
+        self.append_allowed = allowed;
     }
 
     /// The limits in force.
@@ -150,7 +164,9 @@ impl CommandReader {
                 if pending.is_empty() {
                     return None;
                 }
-                let n = pending.len().min(usize::try_from(self.literal_left).unwrap_or(usize::MAX));
+                let n = pending
+                    .len()
+                    .min(usize::try_from(self.literal_left).unwrap_or(usize::MAX));
                 if !self.discarding {
                     self.cmd.extend_from_slice(&pending[..n]);
                 }
@@ -178,12 +194,28 @@ impl CommandReader {
                 return Some(Frame::TooBig { tag: &self.tag });
             }
             let literal = trailing_literal(line);
-            let total = (self.cmd.len() as u64 + line.len() as u64).saturating_add(literal.map_or(0, |(n, _)| n.saturating_add(2)));
-            let too_big = total > self.limits.max_command as u64
-                || literal.is_some_and(|(n, _)| n > self.limits.max_literal as u64);
+            let total = (self.cmd.len() as u64 + line.len() as u64)
+                .saturating_add(literal.map_or(0, |(n, _)| n.saturating_add(2)));
+            let is_append = self.append_allowed && {
+                let first = if self.cmd.is_empty() { line } else { &self.cmd[..] };
+                first
+                    .split(|&b| b == b' ')
+                    .nth(1)
+                    .is_some_and(|verb| verb.eq_ignore_ascii_case(b"APPEND"))
+            };
+            let (max_literal, max_command) = if is_append {
+                (
+                    self.limits.max_append,
+                    self.limits.max_append.saturating_add(self.limits.max_command),
+                )
+            } else {
+                (self.limits.max_literal, self.limits.max_command)
+            };
+            let too_big = total > max_command as u64 || literal.is_some_and(|(n, _)| n > max_literal as u64);
             if too_big {
                 self.tag.clear();
-                self.tag.extend_from_slice(leading_tag(if self.cmd.is_empty() { line } else { &self.cmd }));
+                self.tag
+                    .extend_from_slice(leading_tag(if self.cmd.is_empty() { line } else { &self.cmd }));
                 self.cmd.clear();
                 self.partial = false;
                 match literal {
@@ -239,6 +271,7 @@ mod tests {
             max_line: 100,
             max_literal: 20,
             max_command: 200,
+            max_append: 1000,
         })
     }
 
@@ -259,7 +292,9 @@ mod tests {
     fn literal_may_contain_crlf_and_braces() {
         let mut r = small();
         r.push(b"a LOGIN {5+}\r\nx\r\n{1 pw\r\n");
-        let Some(Frame::Command(Ok(c))) = r.next_frame() else { panic!() };
+        let Some(Frame::Command(Ok(c))) = r.next_frame() else {
+            panic!()
+        };
         assert!(matches!(c.body, CommandBody::Login { ref username, .. } if **username == *b"x\r\n{1"));
     }
 
@@ -273,6 +308,19 @@ mod tests {
         assert_eq!(frames(&mut r), vec!["TOOBIG c", "e NOOP"]);
         r.push(b"f LOGIN {18446744073709551615}\r\ng NOOP\r\n");
         assert_eq!(frames(&mut r), vec!["TOOBIG f", "g NOOP"]);
+    }
+
+    #[test]
+    fn append_literals_only_after_login() {
+        let mut r = small();
+        r.push(b"a APPEND INBOX {500}\r\n");
+        assert_eq!(frames(&mut r), vec!["TOOBIG a"]);
+        r.set_append_allowed(true);
+        r.push(b"b APPEND INBOX {500}\r\n");
+        assert_eq!(frames(&mut r), vec!["+"]);
+        r.push(&[b'x'; 500]);
+        r.push(b"\r\nc append INBOX {1001}\r\n");
+        assert_eq!(frames(&mut r), vec!["b APPEND", "TOOBIG c"]);
     }
 
     #[test]

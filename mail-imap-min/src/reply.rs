@@ -57,9 +57,8 @@ pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
 /// A mailbox name (astring): an atom when it is one, else a string.
 pub(crate) fn astring(out: &mut Vec<u8>, s: &[u8]) {
     let atom = !s.is_empty()
-        && s.iter().all(|&b| {
-            b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\')
-        });
+        && s.iter()
+            .all(|&b| b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\'));
     if atom && !s.eq_ignore_ascii_case(b"NIL") {
         out.extend_from_slice(s);
     } else {

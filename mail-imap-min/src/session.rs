@@ -6,16 +6,16 @@ use std::time::Duration;
 use mail_proto::{Line, Session, TlsInfo, TlsSwitch};
 use mail_sasl::wire::{self, ClientResponse, WireError};
 use mail_sasl::{
-    BackendCapabilities, Exchange, ExchangeContext, Failure, FailureAction, FailurePolicy, FailureTracker, Identity,
-    Mechanism, MechanismPolicy, Proof, Step, VerifyOutcome, VerifyRequest,
+    BackendCapabilities, Exchange, ExchangeContext, Failure, FailureAction, FailurePolicy, FailureTracker,
+    Identity, Mechanism, MechanismPolicy, Proof, Step, VerifyOutcome, VerifyRequest,
 };
 use zeroize::Zeroizing;
 
 use crate::error::ImapError;
 use crate::mime::{self, Parsed};
 use crate::parse::{
-    Command, CommandBody, DateCmp, FetchAttr, ParseError, SearchKey, Section, SectionText, SequenceSet, StatusItem,
-    StoreMode,
+    Command, CommandBody, DateCmp, FetchAttr, ParseError, SearchKey, Section, SectionText, SequenceSet,
+    StatusItem, StoreMode,
 };
 use crate::reader::{CommandReader, Frame, Limits};
 use crate::reply::{astring, literal, number};
@@ -64,6 +64,23 @@ impl Config {
             max_bad_commands: 20,
         }
     }
+}
+
+/// The caller's answer to [`Event::CopyMessages`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Copied: the destination's UIDVALIDITY and the new UIDs, in the order
+    /// of the source UIDs (for the UIDPLUS `COPYUID` code).
+    Copied {
+        /// UIDVALIDITY of the destination.
+        uid_validity: u32,
+        /// New UIDs, one per source UID.
+        uids: Vec<u32>,
+    },
+    /// The destination does not exist (`NO [TRYCREATE]`, so clients create it).
+    NoSuchMailbox,
+    /// Nothing was copied; the text is sent as `NO [CANNOT] text`.
+    Failed(String),
 }
 
 /// Why a mailbox is opened.
@@ -143,6 +160,30 @@ pub enum Event {
     },
     /// Create, delete or rename a mailbox; answer with [`ImapSession::mailbox_op_done`].
     MailboxOp(MailboxOp),
+    /// Copy messages of the selected mailbox to another one (COPY, and
+    /// MOVE, which then also reports [`Event::Expunged`] for the source);
+    /// answer with [`ImapSession::copy_done`].
+    CopyMessages {
+        /// Selected (source) mailbox.
+        mailbox: String,
+        /// Source UIDs, ascending.
+        uids: Vec<u32>,
+        /// Destination mailbox.
+        destination: String,
+    },
+    /// Store a message (APPEND); answer with [`ImapSession::append_done`]
+    /// (`CopyOutcome::Copied` with the one new UID). When the mailbox is the
+    /// selected one, also report it with [`ImapSession::mailbox_new_messages`].
+    AppendMessage {
+        /// Destination mailbox.
+        mailbox: String,
+        /// Flags to set.
+        flags: Flags,
+        /// INTERNALDATE the client asked for (seconds since the epoch), if any.
+        internal_date: Option<i64>,
+        /// The message, as sent.
+        message: Vec<u8>,
+    },
     /// IDLE began: report mailbox changes as they happen (`mailbox_*` methods).
     IdleStarted,
     /// IDLE ended.
@@ -177,7 +218,12 @@ impl SelectedMailbox {
         let msgs = &self.view.messages;
         if uid {
             let max = self.max_uid();
-            return Some(msgs.iter().filter(|m| set.contains(m.uid, max)).map(|m| m.uid).collect());
+            return Some(
+                msgs.iter()
+                    .filter(|m| set.contains(m.uid, max))
+                    .map(|m| m.uid)
+                    .collect(),
+            );
         }
         let n = msgs.len() as u32;
         if set.max_explicit() > n || (set.has_star() && n == 0) {
@@ -220,23 +266,57 @@ struct SearchJob {
 enum Pending {
     None,
     /// A challenge was sent; the next line is the client's response.
-    AuthResponse { tag: Vec<u8>, exchange: Exchange },
+    AuthResponse {
+        tag: Vec<u8>,
+        exchange: Exchange,
+    },
     /// Waiting for [`ImapSession::auth_verified`].
-    AuthVerify { tag: Vec<u8>, exchange: Exchange },
+    AuthVerify {
+        tag: Vec<u8>,
+        exchange: Exchange,
+    },
     /// LOGIN waiting for [`ImapSession::auth_verified`].
-    LoginVerify { tag: Vec<u8>, user: String },
-    Open { tag: Vec<u8>, name: String, purpose: OpenPurpose, items: Vec<StatusItem> },
-    List { tag: Vec<u8>, pattern: Vec<u8>, lsub: bool },
+    LoginVerify {
+        tag: Vec<u8>,
+        user: String,
+    },
+    Open {
+        tag: Vec<u8>,
+        name: String,
+        purpose: OpenPurpose,
+        items: Vec<StatusItem>,
+    },
+    List {
+        tag: Vec<u8>,
+        pattern: Vec<u8>,
+        lsub: bool,
+    },
     Fetch(FetchJob),
     Search(SearchJob),
-    MailboxOp { tag: Vec<u8> },
-    Idle { tag: Vec<u8> },
+    Copy {
+        tag: Vec<u8>,
+        uid: bool,
+        uids: Vec<u32>,
+        move_: bool,
+    },
+    Append {
+        tag: Vec<u8>,
+    },
+    MailboxOp {
+        tag: Vec<u8>,
+    },
+    Idle {
+        tag: Vec<u8>,
+    },
 }
 
 impl Pending {
     /// Waiting for the caller (not for client input).
     fn awaits_caller(&self) -> bool {
-        !matches!(self, Pending::None | Pending::AuthResponse { .. } | Pending::Idle { .. })
+        !matches!(
+            self,
+            Pending::None | Pending::AuthResponse { .. } | Pending::Idle { .. }
+        )
     }
 }
 
@@ -266,7 +346,10 @@ impl std::fmt::Debug for ImapSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImapSession")
             .field("secure", &self.core.secure)
-            .field("authenticated", &!matches!(self.core.state, State::NotAuthenticated))
+            .field(
+                "authenticated",
+                &!matches!(self.core.state, State::NotAuthenticated),
+            )
             .field("closed", &self.core.closed)
             .finish_non_exhaustive()
     }
@@ -422,11 +505,18 @@ impl ImapSession {
         match std::mem::replace(&mut self.core.pending, Pending::None) {
             Pending::List { tag, pattern, lsub } => {
                 let verb = if lsub { "LSUB" } else { "LIST" };
-                for name in names {
-                    if list_matches(&pattern, &name) {
+                for name in &names {
+                    if list_matches(&pattern, name) {
+                        // CHILDREN (RFC 3348): say whether the hierarchy goes deeper.
+                        let prefix = format!("{name}{DELIMITER}");
+                        let children = names.iter().any(|n| n.starts_with(&prefix));
                         self.core.out.extend_from_slice(b"* ");
                         self.core.out.extend_from_slice(verb.as_bytes());
-                        self.core.out.extend_from_slice(b" () \"/\" ");
+                        self.core.out.extend_from_slice(if children {
+                            b" (\\HasChildren) \"/\" "
+                        } else {
+                            b" (\\HasNoChildren) \"/\" "
+                        });
                         astring(&mut self.core.out, name.as_bytes());
                         self.core.out.extend_from_slice(b"\r\n");
                     }
@@ -483,6 +573,54 @@ impl ImapSession {
         }
     }
 
+    /// Answer [`Event::CopyMessages`].
+    pub fn copy_done(&mut self, outcome: CopyOutcome) -> Result<(), ImapError> {
+        match std::mem::replace(&mut self.core.pending, Pending::None) {
+            Pending::Copy {
+                tag,
+                uid,
+                uids,
+                move_,
+            } => {
+                self.core.copied(&tag, uid, &uids, move_, outcome);
+                Ok(())
+            }
+            other => {
+                self.core.pending = other;
+                Err(ImapError::NotExpected("copy_done"))
+            }
+        }
+    }
+
+    /// Answer [`Event::AppendMessage`]: `Copied { uid_validity, uids: vec![uid] }`
+    /// when stored (APPENDUID is reported), `NoSuchMailbox` (`NO [TRYCREATE]`)
+    /// or `Failed`.
+    pub fn append_done(&mut self, outcome: CopyOutcome) -> Result<(), ImapError> {
+        match std::mem::replace(&mut self.core.pending, Pending::None) {
+            Pending::Append { tag } => {
+                match outcome {
+                    CopyOutcome::Copied { uid_validity, uids } if uids.len() == 1 && uid_validity != 0 => {
+                        let text = format!("OK [APPENDUID {uid_validity} {}] Append completed.", uids[0]);
+                        self.core.finish(&tag, &text, true);
+                    }
+                    CopyOutcome::Copied { .. } => self.core.finish(&tag, "OK Append completed.", true),
+                    CopyOutcome::NoSuchMailbox => {
+                        self.core.tagged(&tag, "NO [TRYCREATE] Mailbox doesn't exist.")
+                    }
+                    CopyOutcome::Failed(text) => {
+                        let text: String = text.chars().filter(|c| !c.is_control()).collect();
+                        self.core.tagged(&tag, &format!("NO [CANNOT] {text}"));
+                    }
+                }
+                Ok(())
+            }
+            other => {
+                self.core.pending = other;
+                Err(ImapError::NotExpected("append_done"))
+            }
+        }
+    }
+
     /// New messages arrived in the selected mailbox (UIDs above every known one).
     /// Announced with `EXISTS` after the current command, or at once while idling.
     pub fn mailbox_new_messages(&mut self, messages: Vec<MessageMeta>) {
@@ -513,7 +651,11 @@ impl ImapSession {
         if let State::Selected(sel) = &mut self.core.state {
             if let Some(i) = sel.index_of(uid) {
                 let m = &mut sel.view.messages[i];
-                let recent = if m.flags.contains(Flags::RECENT) { Flags::RECENT } else { Flags::empty() };
+                let recent = if m.flags.contains(Flags::RECENT) {
+                    Flags::RECENT
+                } else {
+                    Flags::empty()
+                };
                 let new = flags.storable().union(recent);
                 if m.flags != new {
                     m.flags = new;
@@ -597,7 +739,9 @@ impl ImapSession {
         while core.events.is_empty() && !core.closed && !core.awaiting_tls && !core.pending.awaits_caller() {
             match &core.pending {
                 Pending::AuthResponse { .. } | Pending::Idle { .. } => {
-                    let Some(line) = self.reader.next_raw_line() else { return };
+                    let Some(line) = self.reader.next_raw_line() else {
+                        return;
+                    };
                     let line = match line {
                         Line::Complete(l) => Some(l),
                         Line::TooLong => None,
@@ -605,14 +749,20 @@ impl ImapSession {
                     core.continuation_line(line);
                 }
                 _ => {
-                    let Some(frame) = self.reader.next_frame() else { return };
+                    self.reader
+                        .set_append_allowed(!matches!(core.state, State::NotAuthenticated));
+                    let Some(frame) = self.reader.next_frame() else {
+                        return;
+                    };
                     match frame {
                         Frame::Command(Ok(cmd)) => core.execute(cmd),
                         Frame::Command(Err(e)) => core.parse_error(e),
                         Frame::Continue => core.out.extend_from_slice(b"+ Ready for literal data\r\n"),
                         Frame::LineTooLong => core.bad(None, "[TOOBIG] Line too long."),
                         Frame::TooBig { tag } => {
-                            let tag = if !tag.is_empty() && tag.iter().all(|&b| b > 0x20 && b < 0x7f && b != b'+') {
+                            let tag = if !tag.is_empty()
+                                && tag.iter().all(|&b| b > 0x20 && b < 0x7f && b != b'+')
+                            {
                                 tag.to_vec()
                             } else {
                                 b"*".to_vec()
@@ -658,7 +808,7 @@ impl Core {
                 caps.push_str(m.name());
             }
         } else {
-            caps.push_str(" NAMESPACE UIDPLUS UNSELECT CHILDREN");
+            caps.push_str(" NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE");
         }
         caps
     }
@@ -768,7 +918,11 @@ impl Core {
                 // Selecting deselects the current mailbox, even on failure.
                 self.state = State::Authenticated;
                 let name = mailbox_name(&mailbox);
-                let purpose = if read_only { OpenPurpose::Examine } else { OpenPurpose::Select };
+                let purpose = if read_only {
+                    OpenPurpose::Examine
+                } else {
+                    OpenPurpose::Select
+                };
                 self.events.push_back(Event::OpenMailbox {
                     name: name.clone(),
                     purpose,
@@ -814,6 +968,20 @@ impl Core {
                     };
                 }
             }
+            CommandBody::Append {
+                mailbox,
+                flags,
+                internal_date,
+                message,
+            } => {
+                self.events.push_back(Event::AppendMessage {
+                    mailbox: mailbox_name(&mailbox),
+                    flags,
+                    internal_date,
+                    message: message.to_vec(),
+                });
+                self.pending = Pending::Append { tag: tag.to_vec() };
+            }
             CommandBody::Create(name) => self.mailbox_op(tag, MailboxOp::Create(mailbox_name(&name))),
             CommandBody::Delete(name) => {
                 let name = mailbox_name(&name);
@@ -858,10 +1026,49 @@ impl Core {
                     }
                 }
                 self.state = State::Authenticated;
-                self.tagged(tag, if close { "OK Close completed." } else { "OK Unselect completed." });
+                self.tagged(
+                    tag,
+                    if close {
+                        "OK Close completed."
+                    } else {
+                        "OK Unselect completed."
+                    },
+                );
             }
             CommandBody::Expunge { uids } => self.expunge(tag, uids.as_ref()),
-            CommandBody::Copy { .. } => self.tagged(tag, "NO [CANNOT] COPY and MOVE are not supported."),
+            CommandBody::Copy {
+                uid,
+                set,
+                mailbox,
+                move_,
+            } => {
+                let State::Selected(sel) = &self.state else { return };
+                if move_ && sel.read_only {
+                    return self.tagged(tag, "NO [READ-ONLY] Mailbox is read-only.");
+                }
+                let Some(uids) = sel.resolve(&set, uid) else {
+                    return self.bad(Some(tag), "Invalid messageset.");
+                };
+                if uids.is_empty() {
+                    let text = if move_ {
+                        "OK No messages moved."
+                    } else {
+                        "OK No messages copied."
+                    };
+                    return self.finish(tag, text, uid);
+                }
+                self.events.push_back(Event::CopyMessages {
+                    mailbox: sel.name.clone(),
+                    uids: uids.clone(),
+                    destination: mailbox_name(&mailbox),
+                });
+                self.pending = Pending::Copy {
+                    tag: tag.to_vec(),
+                    uid,
+                    uids,
+                    move_,
+                };
+            }
             CommandBody::Store {
                 uid,
                 set,
@@ -916,10 +1123,18 @@ impl Core {
             return self.tagged(tag, text);
         }
         let (Ok(user), Ok(pass)) = (std::str::from_utf8(username), std::str::from_utf8(password)) else {
-            return self.auth_failed(tag, Mechanism::Login, Failure::Malformed("user name or password is not UTF-8"));
+            return self.auth_failed(
+                tag,
+                Mechanism::Login,
+                Failure::Malformed("user name or password is not UTF-8"),
+            );
         };
         if user.is_empty() || pass.is_empty() {
-            return self.auth_failed(tag, Mechanism::Login, Failure::Malformed("empty user name or password"));
+            return self.auth_failed(
+                tag,
+                Mechanism::Login,
+                Failure::Malformed("empty user name or password"),
+            );
         }
         self.events.push_back(Event::AuthVerify(VerifyRequest {
             mechanism: Mechanism::Login,
@@ -965,8 +1180,12 @@ impl Core {
         let ir = match initial_response.map(|ir| wire::decode_initial_response(ir, wire::MAX_RESPONSE_LINE)) {
             None => None,
             Some(Ok(ir)) => Some(ir),
-            Some(Err(WireError::TooLong(_))) => return self.bad(Some(tag), "[TOOBIG] Initial response too long."),
-            Some(Err(WireError::BadBase64)) => return self.bad(Some(tag), "Invalid base64 data in initial response."),
+            Some(Err(WireError::TooLong(_))) => {
+                return self.bad(Some(tag), "[TOOBIG] Initial response too long.")
+            }
+            Some(Err(WireError::BadBase64)) => {
+                return self.bad(Some(tag), "Invalid base64 data in initial response.")
+            }
         };
         let nonce = self.next_nonce();
         let hostname = self.config.hostname.clone();
@@ -996,7 +1215,8 @@ impl Core {
 
     fn authenticated(&mut self, tag: &[u8], mechanism: Mechanism, identity: Identity) {
         self.state = State::Authenticated;
-        self.events.push_back(Event::AuthSucceeded { mechanism, identity });
+        self.events
+            .push_back(Event::AuthSucceeded { mechanism, identity });
         let caps = self.capabilities();
         self.tagged(tag, &format!("OK [CAPABILITY {caps}] Logged in"));
         self.bad_commands = 0;
@@ -1040,7 +1260,9 @@ impl Core {
                 match decoded {
                     Ok(ClientResponse::Abort) => self.bad(Some(&tag), "Authentication aborted by client."),
                     Err(WireError::TooLong(_)) => self.bad(Some(&tag), "[TOOBIG] SASL response too long."),
-                    Err(WireError::BadBase64) => self.bad(Some(&tag), "Invalid base64 data in continued response."),
+                    Err(WireError::BadBase64) => {
+                        self.bad(Some(&tag), "Invalid base64 data in continued response.")
+                    }
                     Ok(ClientResponse::Data(data)) => {
                         let step = exchange.step(&data);
                         self.auth_step(tag, exchange, step);
@@ -1070,7 +1292,10 @@ impl Core {
         view: Option<MailboxView>,
     ) {
         let Some(mut view) = view else {
-            return self.tagged(&tag, &format!("NO [NONEXISTENT] Mailbox doesn't exist: {}", name.escape_debug()));
+            return self.tagged(
+                &tag,
+                &format!("NO [NONEXISTENT] Mailbox doesn't exist: {}", name.escape_debug()),
+            );
         };
         view.normalize();
         let count = |f: Flags| view.messages.iter().filter(|m| m.flags.contains(f)).count();
@@ -1104,7 +1329,9 @@ impl Core {
         if read_only {
             self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox.");
         } else {
-            self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Flags permitted.");
+            self.untagged(
+                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Flags permitted.",
+            );
         }
         self.untagged(&format!("{exists} EXISTS"));
         self.untagged(&format!("{recent} RECENT"));
@@ -1132,7 +1359,9 @@ impl Core {
     /// Announce changes the caller reported: EXISTS and flag FETCHes always,
     /// EXPUNGE only where RFC 3501 §7.4.1 allows.
     fn flush_updates(&mut self, allow_expunge: bool) {
-        let State::Selected(sel) = &mut self.state else { return };
+        let State::Selected(sel) = &mut self.state else {
+            return;
+        };
         let mut out = Vec::new();
         if allow_expunge && !sel.expunged.is_empty() {
             let mut gone = std::mem::take(&mut sel.expunged);
@@ -1159,7 +1388,9 @@ impl Core {
         for uid in std::mem::take(&mut sel.flag_updates) {
             if let Some(i) = sel.index_of(uid) {
                 let m = sel.view.messages[i];
-                out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS {})\r\n", i + 1, m.uid, m.flags).as_bytes());
+                out.extend_from_slice(
+                    format!("* {} FETCH (UID {} FLAGS {})\r\n", i + 1, m.uid, m.flags).as_bytes(),
+                );
             }
         }
         self.out.extend_from_slice(&out);
@@ -1172,7 +1403,9 @@ impl Core {
     }
 
     fn expunge(&mut self, tag: &[u8], only: Option<&SequenceSet>) {
-        let State::Selected(sel) = &mut self.state else { return };
+        let State::Selected(sel) = &mut self.state else {
+            return;
+        };
         if sel.read_only {
             return self.tagged(tag, "NO [READ-ONLY] Mailbox is read-only.");
         }
@@ -1202,8 +1435,62 @@ impl Core {
         self.finish(tag, "OK Expunge completed.", true);
     }
 
-    fn store(&mut self, tag: &[u8], uid: bool, set: &SequenceSet, mode: StoreMode, silent: bool, flags: Flags) {
-        let State::Selected(sel) = &mut self.state else { return };
+    fn copied(&mut self, tag: &[u8], uid: bool, uids: &[u32], move_: bool, outcome: CopyOutcome) {
+        let (validity, new) = match outcome {
+            CopyOutcome::Copied { uid_validity, uids } => (uid_validity, uids),
+            CopyOutcome::NoSuchMailbox => {
+                return self.tagged(tag, "NO [TRYCREATE] Mailbox doesn't exist.");
+            }
+            CopyOutcome::Failed(text) => {
+                let text: String = text.chars().filter(|c| !c.is_control()).collect();
+                return self.tagged(tag, &format!("NO [CANNOT] {text}"));
+            }
+        };
+        let uid_list = |list: &[u32]| list.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let code = if new.len() == uids.len() && validity != 0 {
+            format!("[COPYUID {validity} {} {}] ", uid_list(uids), uid_list(&new))
+        } else {
+            String::new()
+        };
+        if !move_ {
+            return self.finish(tag, &format!("OK {code}Copy completed."), uid);
+        }
+        // MOVE: COPYUID goes in an untagged OK, then the source messages are expunged.
+        self.untagged(&format!("OK {code}Moved."));
+        let State::Selected(sel) = &mut self.state else {
+            return;
+        };
+        let mut out = Vec::new();
+        for i in (0..sel.view.messages.len()).rev() {
+            if uids.contains(&sel.view.messages[i].uid) {
+                sel.view.messages.remove(i);
+                out.extend_from_slice(b"* ");
+                number(&mut out, i as u64 + 1);
+                out.extend_from_slice(b" EXPUNGE\r\n");
+            }
+        }
+        sel.expunged.retain(|u| !uids.contains(u));
+        sel.flag_updates.retain(|u| !uids.contains(u));
+        self.events.push_back(Event::Expunged {
+            mailbox: sel.name.clone(),
+            uids: uids.to_vec(),
+        });
+        self.out.extend_from_slice(&out);
+        self.finish(tag, "OK Move completed.", true);
+    }
+
+    fn store(
+        &mut self,
+        tag: &[u8],
+        uid: bool,
+        set: &SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Flags,
+    ) {
+        let State::Selected(sel) = &mut self.state else {
+            return;
+        };
         if sel.read_only {
             return self.tagged(tag, "NO [READ-ONLY] Mailbox is read-only.");
         }
@@ -1252,7 +1539,9 @@ impl Core {
         let needs_content = job.items.iter().any(FetchAttr::needs_content);
         while job.pos < job.uids.len() {
             if needs_content {
-                self.events.push_back(Event::FetchMessage { uid: job.uids[job.pos] });
+                self.events.push_back(Event::FetchMessage {
+                    uid: job.uids[job.pos],
+                });
                 self.pending = Pending::Fetch(job);
                 return;
             }
@@ -1267,7 +1556,9 @@ impl Core {
     }
 
     fn fetch_one(&mut self, job: &mut FetchJob, content: Option<&[u8]>) {
-        let State::Selected(sel) = &mut self.state else { return };
+        let State::Selected(sel) = &mut self.state else {
+            return;
+        };
         let uid = job.uids[job.pos];
         let Some(i) = sel.index_of(uid) else { return };
         let needs_content = job.items.iter().any(FetchAttr::needs_content);
@@ -1396,7 +1687,9 @@ impl Core {
         let needs_content = job.key.needs_content();
         while job.pos < job.uids.len() {
             if needs_content {
-                self.events.push_back(Event::FetchMessage { uid: job.uids[job.pos] });
+                self.events.push_back(Event::FetchMessage {
+                    uid: job.uids[job.pos],
+                });
                 self.pending = Pending::Search(job);
                 return;
             }
@@ -1460,7 +1753,11 @@ fn write_section_name(out: &mut Vec<u8>, section: &Section<'_>) {
         }
         SectionText::HeaderFields { not, fields } => {
             dot(out);
-            out.extend_from_slice(if *not { b"HEADER.FIELDS.NOT (" } else { b"HEADER.FIELDS (" });
+            out.extend_from_slice(if *not {
+                b"HEADER.FIELDS.NOT ("
+            } else {
+                b"HEADER.FIELDS ("
+            });
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
                     out.push(b' ');

@@ -189,7 +189,9 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-const MONTH_NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTH_NAMES: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// INTERNALDATE text: `"17-Jul-1996 02:44:25 +0000"` (quotes included).
 pub fn format_internal_date(unix: i64) -> String {
@@ -217,7 +219,10 @@ mod tests {
         assert_eq!(f.to_string(), "(\\Seen \\Deleted)");
         assert_eq!(Flags::empty().to_string(), "()");
         assert_eq!(f.to_maildir(), "ST");
-        assert_eq!(Flags::from_maildir("FRST"), f.union(Flags::FLAGGED).union(Flags::ANSWERED));
+        assert_eq!(
+            Flags::from_maildir("FRST"),
+            f.union(Flags::FLAGGED).union(Flags::ANSWERED)
+        );
         assert_eq!(Flags::from_maildir("Pa"), Flags::empty());
         assert_eq!(Flags::from_system_name(b"sEEn"), Some(Flags::SEEN));
         assert_eq!(Flags::from_system_name(b"Recent"), None);
@@ -226,7 +231,10 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         assert_eq!(format_internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
-        assert_eq!(format_internal_date(837_571_465), "\"17-Jul-1996 02:44:25 +0000\"");
+        assert_eq!(
+            format_internal_date(837_571_465),
+            "\"17-Jul-1996 02:44:25 +0000\""
+        );
         for days in [-1000, 0, 59, 60, 10_957, 20_000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);

@@ -89,7 +89,7 @@ fn injected_command_after_starttls_is_never_answered() {
     assert!(greeting.contains("STARTTLS LOGINDISABLED"), "{greeting}");
 
     server.receive(b"a STARTTLS\r\nb NOOP\r\n").unwrap();
-    while let Some(ev) = server.next_event() {
+    if let Some(ev) = server.next_event() {
         panic!("no event expected before the handshake: {ev:?}");
     }
     let reply = server.take_output();
@@ -98,20 +98,41 @@ fn injected_command_after_starttls_is_never_answered() {
     let mut client = ClientConnection::new(client_config, "localhost".try_into().unwrap()).unwrap();
     let (plain, events) = pump(&mut client, &mut server, &mut h);
     assert!(!client.is_handshaking());
-    assert!(plain.is_empty(), "nothing is sent after the handshake unasked: {plain:?}");
-    assert!(events.iter().any(|e| e == "InjectionDiscarded { bytes: 8 }"), "{events:?}");
-    assert!(events.iter().any(|e| e.starts_with("TlsEstablished")), "{events:?}");
+    assert!(
+        plain.is_empty(),
+        "nothing is sent after the handshake unasked: {plain:?}"
+    );
+    assert!(
+        events.iter().any(|e| e == "InjectionDiscarded { bytes: 8 }"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("TlsEstablished")),
+        "{events:?}"
+    );
 
-    client.writer().write_all(b"c CAPABILITY\r\nd LOGIN ned secret\r\n").unwrap();
+    client
+        .writer()
+        .write_all(b"c CAPABILITY\r\nd LOGIN ned secret\r\n")
+        .unwrap();
     let (plain, _) = pump(&mut client, &mut server, &mut h);
     assert!(plain.starts_with("* CAPABILITY IMAP4rev1"), "{plain}");
-    assert!(!plain.contains("STARTTLS") && !plain.contains("LOGINDISABLED"), "{plain}");
-    assert!(plain.contains("c OK Capability completed.\r\nd OK [CAPABILITY"), "{plain}");
-    assert!(!plain.contains("\r\nb "), "the injected NOOP was never answered: {plain}");
+    assert!(
+        !plain.contains("STARTTLS") && !plain.contains("LOGINDISABLED"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("c OK Capability completed.\r\nd OK [CAPABILITY"),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains("\r\nb "),
+        "the injected NOOP was never answered: {plain}"
+    );
 
     client.writer().write_all(b"e STARTTLS\r\n").unwrap();
     let (plain, _) = pump(&mut client, &mut server, &mut h);
-    assert_eq!(plain, "e BAD STARTTLS is not valid after authentication.\r\n".replace("STARTTLS is not valid after authentication.", "TLS is already active."));
+    assert_eq!(plain, "e BAD TLS is already active.\r\n");
 }
 
 #[test]

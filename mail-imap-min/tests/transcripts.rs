@@ -28,7 +28,8 @@ fn cleartext_greeting_hides_plaintext_auth() {
         greeting,
         "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE STARTTLS LOGINDISABLED AUTH=CRAM-MD5] ready\r\n"
     );
-    let out = h.run("a LOGIN ned secret\r\nb AUTHENTICATE PLAIN AG5lZABzZWNyZXQ=\r\nc AUTHENTICATE LOGIN\r\n");
+    let out =
+        h.run("a LOGIN ned secret\r\nb AUTHENTICATE PLAIN AG5lZABzZWNyZXQ=\r\nc AUTHENTICATE LOGIN\r\n");
     assert_eq!(
         out,
         "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n\
@@ -51,8 +52,14 @@ fn cleartext_auth_when_allowed() {
     c.starttls = false;
     let mut h = Harness::new(c);
     let greeting = h.drain();
-    assert!(!greeting.contains("LOGINDISABLED") && !greeting.contains("STARTTLS"), "{greeting}");
-    assert!(greeting.contains("AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5"), "{greeting}");
+    assert!(
+        !greeting.contains("LOGINDISABLED") && !greeting.contains("STARTTLS"),
+        "{greeting}"
+    );
+    assert!(
+        greeting.contains("AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5"),
+        "{greeting}"
+    );
     let out = h.run("a LOGIN ned secret\r\n");
     assert!(out.starts_with("a OK [CAPABILITY IMAP4rev1"), "{out}");
     let out = h.run("b STARTTLS\r\n");
@@ -109,10 +116,13 @@ fn login_success_failure_delay_and_close() {
     let out = h.run("secret\r\nb LOGIN ned secret\r\n");
     assert_eq!(
         out,
-        "a OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN] Logged in\r\n\
+        "a OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE] Logged in\r\n\
          b BAD Already authenticated.\r\n"
     );
-    assert!(h.log.iter().any(|e| e.contains("AuthSucceeded") && e.contains("\"ned\"")));
+    assert!(h
+        .log
+        .iter()
+        .any(|e| e.contains("AuthSucceeded") && e.contains("\"ned\"")));
     h.backend_down = true;
     let mut h2 = Harness::secure();
     h2.backend_down = true;
@@ -140,7 +150,11 @@ fn authenticate_plain_forms() {
     assert_eq!(out, "d BAD Error in IMAP command: Invalid initial response\r\n");
     let long = "A".repeat(20_000);
     let out = h.run(&format!("e AUTHENTICATE PLAIN\r\n{long}\r\nf NOOP\r\n"));
-    assert_eq!(out, "+ \r\ne BAD [TOOBIG] SASL response too long.\r\nf NOOP completed.\r\n".replace("f NOOP", "f OK NOOP"));
+    assert_eq!(
+        out,
+        "+ \r\ne BAD [TOOBIG] SASL response too long.\r\nf NOOP completed.\r\n"
+            .replace("f NOOP", "f OK NOOP")
+    );
 }
 
 #[test]
@@ -158,17 +172,31 @@ fn authenticate_login_and_cram_md5() {
     h.drain();
     // mutt (GNU SASL) sends a trailing space after the mechanism name.
     let first = h.run("z AUTHENTICATE CRAM-MD5 \r\n*\r\n");
-    assert!(first.starts_with("+ ") && first.ends_with("z BAD Authentication aborted by client.\r\n"), "{first}");
+    assert!(
+        first.starts_with("+ ") && first.ends_with("z BAD Authentication aborted by client.\r\n"),
+        "{first}"
+    );
     let out = h.run("a AUTHENTICATE CRAM-MD5\r\n");
     // Each exchange gets a fresh challenge.
     assert_ne!(first.lines().next(), out.lines().next());
     let challenge_b64 = out.strip_prefix("+ ").unwrap().trim_end();
     use base64::Engine;
-    let challenge = base64::engine::general_purpose::STANDARD.decode(challenge_b64).unwrap();
-    assert!(challenge.ends_with(b"@imap.example.test>"), "{:?}", String::from_utf8_lossy(&challenge));
+    let challenge = base64::engine::general_purpose::STANDARD
+        .decode(challenge_b64)
+        .unwrap();
+    assert!(
+        challenge.ends_with(b"@imap.example.test>"),
+        "{:?}",
+        String::from_utf8_lossy(&challenge)
+    );
     let mut mac = Hmac::<md5::Md5>::new_from_slice(b"secret").unwrap();
     mac.update(&challenge);
-    let digest: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out = h.run(&format!("{}\r\n", b64(format!("ned {digest}").as_bytes())));
     assert!(out.starts_with("a OK [CAPABILITY"), "{out}");
 }
@@ -188,7 +216,10 @@ fn select_examine_status() {
     );
     assert_eq!(h.session.selected_mailbox(), Some("INBOX"));
     let out = h.run("e EXAMINE Sent\r\n");
-    assert!(out.contains("* 0 EXISTS\r\n") && out.contains("[PERMANENTFLAGS ()]"), "{out}");
+    assert!(
+        out.contains("* 0 EXISTS\r\n") && out.contains("[PERMANENTFLAGS ()]"),
+        "{out}"
+    );
     assert!(out.ends_with("e OK [READ-ONLY] Examine completed.\r\n"));
     let out = h.run("f STORE 1 +FLAGS \\Seen\r\n");
     assert_eq!(out, "f NO [READ-ONLY] Mailbox is read-only.\r\n");
@@ -240,15 +271,33 @@ fn fetch_metadata_and_bodies() {
         out,
         "* 3 FETCH (BODY[TEXT] {7}\r\nshort\r\n FLAGS (\\Seen \\Flagged))\r\nc OK Fetch completed.\r\n"
     );
-    assert!(h.log.iter().any(|e| e.contains("FlagsChanged") && e.contains("uid: 7")), "{:?}", h.log);
-    assert_eq!(h.mailboxes["INBOX"].2[2].meta.flags, Flags::SEEN.union(Flags::FLAGGED));
+    assert!(
+        h.log
+            .iter()
+            .any(|e| e.contains("FlagsChanged") && e.contains("uid: 7")),
+        "{:?}",
+        h.log
+    );
+    assert_eq!(
+        h.mailboxes["INBOX"].2[2].meta.flags,
+        Flags::SEEN.union(Flags::FLAGGED)
+    );
     // Partial, header fields, RFC822.* forms.
     let out = h.run("d FETCH 1 (BODY.PEEK[TEXT]<0.5> BODY.PEEK[HEADER.FIELDS (Subject)] RFC822.HEADER)\r\n");
     assert!(out.starts_with("* 1 FETCH (BODY[TEXT]<0> {5}\r\nHello BODY[HEADER.FIELDS (Subject)] {26}\r\nSubject: first message\r\n\r\n RFC822.HEADER {"), "{out}");
     let out = h.run("e FETCH 1 BODY.PEEK[TEXT]<100.5>\r\n");
-    assert_eq!(out, "* 1 FETCH (BODY[TEXT]<100> {0}\r\n)\r\ne OK Fetch completed.\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (BODY[TEXT]<100> {0}\r\n)\r\ne OK Fetch completed.\r\n"
+    );
     let out = h.run("f UID FETCH 1 RFC822\r\n");
-    assert!(out.starts_with(&format!("* 1 FETCH (UID 1 RFC822 {{{}}}\r\nFrom: Ned", MSG1.len())), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "* 1 FETCH (UID 1 RFC822 {{{}}}\r\nFrom: Ned",
+            MSG1.len()
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -264,10 +313,16 @@ fn fetch_structure() {
          \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL))\r\na OK Fetch completed.\r\n"
     );
     let out = h.run("b FETCH 2 (BODY BODY.PEEK[2] BODY.PEEK[2.MIME] BODY.PEEK[3])\r\n");
-    assert!(out.contains(" \"MIXED\") BODY[2] {8}\r\nJVBERi0K BODY[2.MIME] {"), "{out}");
+    assert!(
+        out.contains(" \"MIXED\") BODY[2] {8}\r\nJVBERi0K BODY[2.MIME] {"),
+        "{out}"
+    );
     assert!(out.contains(" BODY[3] NIL)"), "{out}");
     let out = h.run("c FETCH 1 ALL\r\n");
-    assert!(out.starts_with("* 1 FETCH (FLAGS (\\Seen) INTERNALDATE "), "{out}");
+    assert!(
+        out.starts_with("* 1 FETCH (FLAGS (\\Seen) INTERNALDATE "),
+        "{out}"
+    );
     assert!(out.contains("ENVELOPE (\"Mon, 7 Feb 1994 21:52:25 -0800\" \"first message\" ((\"Ned Freed\" NIL \"ned\" \"example.com\"))"), "{out}");
     let out = h.run("d FETCH 4 FLAGS\r\ne FETCH 0:1 FLAGS\r\nf FETCH 1 (FLAGS\r\n");
     assert_eq!(
@@ -277,7 +332,10 @@ fn fetch_structure() {
     );
     // UID ranges: 5:* includes the last message even when * < 5 ordering flips.
     let out = h.run("g UID FETCH 5:* UID\r\nh UID FETCH 100:* UID\r\n");
-    assert_eq!(out, "* 3 FETCH (UID 7)\r\ng OK Fetch completed.\r\n* 3 FETCH (UID 7)\r\nh OK Fetch completed.\r\n");
+    assert_eq!(
+        out,
+        "* 3 FETCH (UID 7)\r\ng OK Fetch completed.\r\n* 3 FETCH (UID 7)\r\nh OK Fetch completed.\r\n"
+    );
 }
 
 #[test]
@@ -290,7 +348,10 @@ fn store_expunge_close() {
     );
     assert_eq!(h.log.iter().filter(|e| e.starts_with("FlagsChanged")).count(), 2);
     let out = h.run("b UID STORE 4 -FLAGS.SILENT (\\Deleted)\r\nc UID STORE 7 FLAGS (\\Answered)\r\n");
-    assert_eq!(out, "b OK Store completed.\r\n* 3 FETCH (UID 7 FLAGS (\\Answered))\r\nc OK Store completed.\r\n");
+    assert_eq!(
+        out,
+        "b OK Store completed.\r\n* 3 FETCH (UID 7 FLAGS (\\Answered))\r\nc OK Store completed.\r\n"
+    );
     assert_eq!(h.mailboxes["INBOX"].2[2].meta.flags, Flags::ANSWERED);
     h.run("d STORE 2:3 +FLAGS.SILENT (\\Deleted)\r\n");
     h.log.clear();
@@ -316,7 +377,10 @@ fn store_expunge_close() {
     h.run("a EXAMINE INBOX\r\n");
     let out = h.run("b STORE 1 +FLAGS \\Deleted\r\nc EXPUNGE\r\nd FETCH 2 BODY[]\r\n");
     assert!(out.starts_with("b NO [READ-ONLY] Mailbox is read-only.\r\nc NO [READ-ONLY] Mailbox is read-only.\r\n* 2 FETCH (BODY[] {"), "{out}");
-    assert!(!h.log.iter().any(|e| e.starts_with("FlagsChanged")), "EXAMINE never changes flags");
+    assert!(
+        !h.log.iter().any(|e| e.starts_with("FlagsChanged")),
+        "EXAMINE never changes flags"
+    );
     let out = h.run("e UNSELECT\r\n");
     assert_eq!(out, "e OK Unselect completed.\r\n");
 }
@@ -354,8 +418,16 @@ fn search_keys() {
     ];
     for (key, expected) in cases {
         let out = h.run(&format!("s SEARCH {key}\r\n"));
-        let want = if expected.is_empty() { String::new() } else { format!(" {expected}") };
-        assert_eq!(out, format!("* SEARCH{want}\r\ns OK Search completed.\r\n"), "SEARCH {key}");
+        let want = if expected.is_empty() {
+            String::new()
+        } else {
+            format!(" {expected}")
+        };
+        assert_eq!(
+            out,
+            format!("* SEARCH{want}\r\ns OK Search completed.\r\n"),
+            "SEARCH {key}"
+        );
     }
     let out = h.run("u UID SEARCH UNSEEN\r\n");
     assert_eq!(out, "* SEARCH 4 7\r\nu OK Search completed.\r\n");
@@ -372,14 +444,19 @@ fn list_lsub_and_mailbox_ops() {
     let out = h.run("b LIST \"\" *\r\n");
     assert_eq!(
         out,
-        "* LIST () \"/\" INBOX\r\n* LIST () \"/\" Sent\r\n* LIST () \"/\" Sent/2024\r\nb OK LIST completed.\r\n"
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" Sent\r\n\
+         * LIST (\\HasNoChildren) \"/\" Sent/2024\r\nb OK LIST completed.\r\n"
     );
     let out = h.run("c LIST \"\" %\r\n");
-    assert_eq!(out, "* LIST () \"/\" INBOX\r\n* LIST () \"/\" Sent\r\nc OK LIST completed.\r\n");
+    assert_eq!(
+        out,
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" Sent\r\nc OK LIST completed.\r\n"
+    );
     let out = h.run("d LSUB \"Sent/\" %\r\ne LIST \"\" inbox\r\n");
     assert_eq!(
         out,
-        "* LSUB () \"/\" Sent/2024\r\nd OK LSUB completed.\r\n* LIST () \"/\" INBOX\r\ne OK LIST completed.\r\n"
+        "* LSUB (\\HasNoChildren) \"/\" Sent/2024\r\nd OK LSUB completed.\r\n\
+         * LIST (\\HasNoChildren) \"/\" INBOX\r\ne OK LIST completed.\r\n"
     );
     let out = h.run("f CREATE Drafts\r\ng CREATE Drafts\r\nh RENAME Drafts Old\r\ni DELETE Old\r\nj DELETE INBOX\r\nk SUBSCRIBE Sent\r\n");
     assert_eq!(
@@ -408,7 +485,8 @@ fn idle_and_caller_reported_changes() {
         size: 10,
     }]);
     assert_eq!(h.drain(), "* 4 EXISTS\r\n");
-    h.session.mailbox_flags_changed(1, Flags::SEEN.union(Flags::ANSWERED));
+    h.session
+        .mailbox_flags_changed(1, Flags::SEEN.union(Flags::ANSWERED));
     assert_eq!(h.drain(), "* 1 FETCH (UID 1 FLAGS (\\Seen \\Answered))\r\n");
     h.session.mailbox_expunged(4);
     assert_eq!(h.drain(), "* 2 EXPUNGE\r\n");
@@ -424,7 +502,10 @@ fn idle_and_caller_reported_changes() {
     }]);
     assert_eq!(h.drain(), "");
     let out = h.run("b FETCH 1 UID\r\n");
-    assert_eq!(out, "* 1 FETCH (UID 1)\r\n* 4 EXISTS\r\nb OK Fetch completed.\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (UID 1)\r\n* 4 EXISTS\r\nb OK Fetch completed.\r\n"
+    );
     let out = h.run("c NOOP\r\n");
     assert_eq!(out, "* 1 EXPUNGE\r\nc OK NOOP completed.\r\n");
     let out = h.run("d IDLE\r\nnope\r\n");
@@ -437,19 +518,34 @@ fn literals_and_limits() {
     let out = h.run("a LOGIN {3+}\r\nned {0}\r\n");
     assert_eq!(out, "+ Ready for literal data\r\n");
     let out = h.run("\r\n");
-    assert_eq!(out, "a NO [AUTHENTICATIONFAILED] Authentication failed: empty user name or password.\r\n");
+    assert_eq!(
+        out,
+        "a NO [AUTHENTICATIONFAILED] Authentication failed: empty user name or password.\r\n"
+    );
     let out = h.run("b LOGIN {3}\r\nned {6+}\r\nsecret\r\n");
-    assert!(out.starts_with("+ Ready for literal data\r\nb OK [CAPABILITY"), "{out}");
+    assert!(
+        out.starts_with("+ Ready for literal data\r\nb OK [CAPABILITY"),
+        "{out}"
+    );
     // Oversized literals: refused, the connection stays usable.
     let out = h.run("c SELECT {100000}\r\nd NOOP\r\n");
-    assert_eq!(out, "c NO [TOOBIG] Command or literal too large.\r\nd OK NOOP completed.\r\n");
+    assert_eq!(
+        out,
+        "c NO [TOOBIG] Command or literal too large.\r\nd OK NOOP completed.\r\n"
+    );
     let big = "x".repeat(100_000);
     let out = h.run(&format!("e SELECT {{100000+}}\r\n{big}\r\nf NOOP\r\n"));
-    assert_eq!(out, "e NO [TOOBIG] Command or literal too large.\r\nf OK NOOP completed.\r\n");
+    assert_eq!(
+        out,
+        "e NO [TOOBIG] Command or literal too large.\r\nf OK NOOP completed.\r\n"
+    );
     let out = h.run(&format!("g NOOP {big}\r\nh NOOP\r\n"));
     assert_eq!(out, "* BAD [TOOBIG] Line too long.\r\nh OK NOOP completed.\r\n");
     let out = h.run("i SELECT {0}\r\n\r\n");
-    assert_eq!(out, "+ Ready for literal data\r\ni NO [NONEXISTENT] Mailbox doesn't exist: \r\n");
+    assert_eq!(
+        out,
+        "+ Ready for literal data\r\ni NO [NONEXISTENT] Mailbox doesn't exist: \r\n"
+    );
 }
 
 #[test]
@@ -466,7 +562,10 @@ fn bad_commands_and_logout() {
         flood.push_str(&format!("t{i} FROB\r\n"));
     }
     let out = h.run(&flood);
-    assert!(out.ends_with("* BYE Too many invalid IMAP commands.\r\n"), "{out}");
+    assert!(
+        out.ends_with("* BYE Too many invalid IMAP commands.\r\n"),
+        "{out}"
+    );
     assert_eq!(out.matches(" BAD ").count(), 17);
     assert!(h.session.is_closed());
 
@@ -495,8 +594,143 @@ fn answering_unasked_decisions_is_an_error() {
 #[test]
 fn vanished_message_gives_no() {
     let mut h = Harness::selected();
-    h.mailboxes.get_mut("INBOX").unwrap().2.retain(|m| m.meta.uid != 4);
+    h.mailboxes
+        .get_mut("INBOX")
+        .unwrap()
+        .2
+        .retain(|m| m.meta.uid != 4);
     let out = h.run("a FETCH 1:3 BODY.PEEK[HEADER.FIELDS (SUBJECT)]\r\n");
-    assert!(out.contains("* 1 FETCH") && out.contains("* 3 FETCH") && !out.contains("* 2 FETCH"), "{out}");
-    assert!(out.ends_with("a NO Some messages could not be FETCHed.\r\n"), "{out}");
+    assert!(
+        out.contains("* 1 FETCH") && out.contains("* 3 FETCH") && !out.contains("* 2 FETCH"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("a NO Some messages could not be FETCHed.\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn copy_and_move_with_copyuid() {
+    let mut h = Harness::selected();
+    let out = h.run("a COPY 1:2 Sent\r\n");
+    assert_eq!(out, "a OK [COPYUID 99 1,4 1,2] Copy completed.\r\n");
+    assert_eq!(h.mailboxes["Sent"].2.len(), 2);
+    assert_eq!(h.mailboxes["Sent"].2[1].bytes, MSG2);
+    let out = h.run("b UID COPY 7 Trash\r\n");
+    assert_eq!(out, "b NO [TRYCREATE] Mailbox doesn't exist.\r\n");
+    let out = h.run("c UID MOVE 4 Sent\r\n");
+    assert_eq!(
+        out,
+        "* OK [COPYUID 99 4 3] Moved.\r\n* 2 EXPUNGE\r\nc OK Move completed.\r\n"
+    );
+    assert!(
+        h.log
+            .iter()
+            .any(|e| e == "Expunged { mailbox: \"INBOX\", uids: [4] }"),
+        "{:?}",
+        h.log
+    );
+    assert_eq!(h.mailboxes["INBOX"].2.len(), 2);
+    let out = h.run("d FETCH 1:* UID\r\ne UID COPY 100:200 Sent\r\n");
+    assert_eq!(
+        out,
+        "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 7)\r\nd OK Fetch completed.\r\ne OK No messages copied.\r\n"
+    );
+    h.run("f EXAMINE INBOX\r\n");
+    let out = h.run("g MOVE 1 Sent\r\n");
+    assert_eq!(out, "g NO [READ-ONLY] Mailbox is read-only.\r\n");
+}
+
+/// The command sequence Thunderbird sends (lower-case verbs, SASL-IR, ID,
+/// header-field prefetch, partial body, keyword STORE, MOVE to a Trash that
+/// must be created first): nothing is refused with BAD.
+#[test]
+fn thunderbird_like_session() {
+    let mut h = Harness::secure();
+    let script = [
+        "1 capability",
+        "2 authenticate PLAIN AG5lZABzZWNyZXQ=",
+        "3 namespace",
+        "4 id (\"name\" \"Thunderbird\" \"version\" \"115.3.1\")",
+        "5 lsub \"\" \"*\"",
+        "6 list \"\" \"INBOX\"",
+        "7 select \"INBOX\"",
+        "8 UID fetch 1:* (FLAGS)",
+        "9 UID fetch 4 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID \
+         Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])",
+        "10 UID fetch 4 (UID RFC822.SIZE BODY.PEEK[]<0.10240>)",
+        "11 UID fetch 4 (UID RFC822.SIZE BODYSTRUCTURE)",
+        "12 UID fetch 4 (UID BODY.PEEK[1.MIME] BODY.PEEK[1])",
+        "13 UID store 4 +Flags (\\Seen)",
+        "14 UID store 1 +FLAGS ($Forwarded)",
+        "15 UID MOVE 1 \"Trash\"",
+        "16 create \"Trash\"",
+        "17 subscribe \"Trash\"",
+        "18 UID MOVE 1 \"Trash\"",
+        "19 STATUS \"Trash\" (UIDNEXT MESSAGES UNSEEN RECENT)",
+        "20 noop",
+        "21 IDLE",
+        "DONE",
+        "22 logout",
+    ];
+    let mut out = String::new();
+    for line in script {
+        out.push_str(&h.run(&format!("{line}\r\n")));
+    }
+    assert!(!out.contains(" BAD "), "{out}");
+    for tag in 1..=22 {
+        if tag == 15 {
+            assert!(out.contains("\r\n15 NO [TRYCREATE]"), "{out}");
+            continue;
+        }
+        assert!(
+            out.contains(&format!("\r\n{tag} OK ")),
+            "tag {tag} not OK:\n{out}"
+        );
+    }
+    assert!(out.contains("BODY[]<0> {"), "{out}");
+    assert!(
+        out.contains("* STATUS Trash (UIDNEXT 2 MESSAGES 1 UNSEEN 0 RECENT 0)"),
+        "{out}"
+    );
+    assert_eq!(h.mailboxes["INBOX"].2.len(), 2);
+}
+
+#[test]
+fn append_with_flags_date_and_limits() {
+    let mut h = Harness::secure();
+    // Before login APPEND literals get the small command limit.
+    let out = h.run("a APPEND INBOX {100000}\r\n");
+    assert_eq!(out, "a NO [TOOBIG] Command or literal too large.\r\n");
+    h.run("l LOGIN ned secret\r\ns SELECT INBOX\r\n");
+    let msg = "Subject: appended\r\n\r\nhi\r\n";
+    let out = h.run(&format!(
+        "b APPEND INBOX (\\Seen \\Draft) \"07-Jul-1996 02:44:25 -0700\" {{{}}}\r\n",
+        msg.len()
+    ));
+    assert_eq!(out, "+ Ready for literal data\r\n");
+    let out = h.run(&format!("{msg}\r\n"));
+    assert_eq!(out, "* 4 EXISTS\r\nb OK [APPENDUID 1234 8] Append completed.\r\n");
+    let stored = &h.mailboxes["INBOX"].2[3];
+    assert_eq!(stored.bytes, msg.as_bytes());
+    assert_eq!(
+        (stored.meta.flags, stored.meta.internal_date),
+        (Flags::SEEN.union(Flags::DRAFT), 836_732_665)
+    );
+    let out = h.run("c FETCH 4 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (Subject)])\r\n");
+    assert!(
+        out.starts_with("* 4 FETCH (FLAGS (\\Seen \\Draft) INTERNALDATE \"07-Jul-1996 09:44:25 +0000\""),
+        "{out}"
+    );
+    // A 100 kB message now fits (LITERAL+), a missing mailbox asks the client to create it.
+    let big = "x".repeat(100_000);
+    let out = h.run(&format!(
+        "d APPEND Sent {{100000+}}\r\n{big}\r\ne APPEND Nope {{1+}}\r\nx\r\n"
+    ));
+    assert_eq!(
+        out,
+        "d OK [APPENDUID 99 1] Append completed.\r\ne NO [TRYCREATE] Mailbox doesn't exist.\r\n"
+    );
+    assert_eq!(h.mailboxes["Sent"].2[0].bytes.len(), 100_000);
 }

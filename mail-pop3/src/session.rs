@@ -54,7 +54,12 @@ pub struct Config {
     pub realm: String,
     /// Whether PLAIN/DIGEST-MD5 may request an authzid other than the authcid.
     pub allow_proxy_authorization: bool,
-    /// Stop reading input while this much output waits to be written.
+    /// Stop executing pipelined commands while this much output waits to
+    /// be written (bounds memory when a client pipelines many RETRs).
+    /// Default: no limit (`usize::MAX`). Only set a limit with a driver that
+    /// calls `next_event` again after writing output and before blocking on
+    /// a read — otherwise a pipelining client and the server wait for each
+    /// other. (`mail_tls::blocking::serve` reads first, as of this writing.)
     pub max_pending_output: usize,
 }
 
@@ -79,7 +84,7 @@ impl Config {
             sasl_service: "pop".into(),
             realm: String::new(),
             allow_proxy_authorization: false,
-            max_pending_output: 256 * 1024,
+            max_pending_output: usize::MAX,
         }
     }
 }
@@ -286,7 +291,9 @@ impl Pop3Session {
             user: None,
         };
         inner.out.extend_from_slice(b"+OK ");
-        inner.out.extend_from_slice(inner.config.greeting.as_bytes());
+        // Configuration text, but never let it break the reply line.
+        let greeting = inner.config.greeting.bytes().filter(|b| !b.is_ascii_control());
+        inner.out.extend(greeting);
         if let Some(ts) = &inner.apop_timestamp {
             inner.out.push(b' ');
             inner.out.extend_from_slice(ts.as_bytes());

@@ -132,6 +132,8 @@ fn scripted_session_whole_vs_byte_by_byte() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
     #[test]
     fn any_split_same_result(
         lines in proptest::collection::vec(0usize..SCRIPT.len(), 1..40),
@@ -149,8 +151,8 @@ proptest! {
     fn arbitrary_bytes_never_panic(
         data in proptest::collection::vec(
             prop_oneof![Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'.'), any::<u8>(), Just(b'U'), Just(b'A')],
-            0..3000),
-        cuts in proptest::collection::vec(0usize..3000, 0..8),
+            0..1500),
+        cuts in proptest::collection::vec(0usize..1500, 0..8),
     ) {
         let (whole_out, whole_events) = run(&[&data], 64);
         let (out, events) = run(&cut(&data, cuts), 64);

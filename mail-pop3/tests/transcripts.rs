@@ -823,3 +823,27 @@ fn capa_in_transaction_state() {
         "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n.\r\n"
     );
 }
+
+#[test]
+fn pending_output_limit_pauses_pipelined_commands() {
+    let mut c = secure_config();
+    c.max_pending_output = 50;
+    let mut d = Driver::new(c);
+    d.login();
+    d.pop.receive(b"RETR 1\r\nRETR 3\r\n");
+    let mut retrieved = Vec::new();
+    while let Some(ev) = d.pop.next_event() {
+        if let Event::Retrieve { index, .. } = ev {
+            retrieved.push(index);
+            let msg = d.store[index].clone();
+            d.pop.send_message_chunk(&msg).unwrap();
+            d.pop.message_done().unwrap();
+        }
+    }
+    assert_eq!(retrieved, vec![0], "RETR 3 waits while 80 octets are unwritten");
+    assert!(!d.pop.wants_input(), "no reading while output is over the limit");
+    let first = d.pop.take_output();
+    assert!(first.ends_with(b"line 3\r\n.\r\n"));
+    assert!(d.pop.wants_input());
+    assert_eq!(d.send(""), "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n");
+}

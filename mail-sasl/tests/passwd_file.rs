@@ -352,12 +352,18 @@ fn unknown_user_costs_like_a_wrong_password() {
         authzid: None,
         proof: Proof::Password("wrong".to_owned().into()),
     };
+    // Minimum of several runs: robust against a loaded machine.
     let time = |user: &str| {
-        let start = Instant::now();
-        for _ in 0..5 {
-            assert_eq!(file.verify(&req(user)), VerifyOutcome::Failure);
-        }
-        start.elapsed()
+        (0..4)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..3 {
+                    assert_eq!(file.verify(&req(user)), VerifyOutcome::Failure);
+                }
+                start.elapsed() / 3
+            })
+            .min()
+            .unwrap()
     };
     let _ = time("ned");
     let known = time("ned");
@@ -371,7 +377,7 @@ fn unknown_user_costs_like_a_wrong_password() {
     let empty = PasswdFile::parse("").unwrap();
     let start = Instant::now();
     assert_eq!(empty.verify(&req("ghost")), VerifyOutcome::Failure);
-    assert!(start.elapsed() * 15 > known / 5, "dummy work too cheap");
+    assert!(start.elapsed() * 3 > known, "dummy work too cheap");
 }
 
 #[test]

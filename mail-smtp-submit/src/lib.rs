@@ -58,6 +58,24 @@
 //! assert!(session.is_closed());
 //! ```
 //!
+//! Decisions and their answers ([`Event`]):
+//!
+//! | event | answer |
+//! |---|---|
+//! | `AuthVerify(request)` | [`SmtpSession::auth_verified`] (check with a `CredentialBackend`, off the event loop if it blocks) |
+//! | `Recipient` | [`SmtpSession::accept_recipient`] / [`SmtpSession::reject_recipient`] (look at [`SmtpSession::pending_recipient`]) |
+//! | `MessageBegin` | [`SmtpSession::message_begin`]`(queue_id, date)` — the session has no clock: the caller gives the `Received:` date |
+//! | `MessageEnd` | [`SmtpSession::message_stored`]`(queue_id)` once durable, or [`SmtpSession::message_failed`] |
+//! | `Delay(d)` | wait `d` before writing the pending output |
+//! | `StartTls`, `Close` | see `mail_proto::Session::tls_switch` / `is_closed` |
+//!
+//! While a decision is pending nothing else is processed, so pipelined
+//! replies stay in order. Talking before the greeting: input received while
+//! the greeting is still in [`mail_proto::Session::output`] (not yet consumed
+//! by the driver) is early talk and gets `554 5.5.0 Error: SMTP protocol
+//! synchronization` and a close (`Config::reject_early_talk`); drivers
+//! therefore write the greeting before reading, as `mail_tls::blocking::serve` does.
+//!
 //! * [`policy`]: the relay decision as a pure function (Postfix restriction lists).
 //! * [`data`]: the smuggling-proof `DATA` decoder.
 //! * [`parse`]: allocation-free command parsing.

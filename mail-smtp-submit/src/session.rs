@@ -37,7 +37,9 @@ const INPUT_SLACK: usize = 64 * 1024;
 pub enum Event {
     /// Check these credentials (e.g. `CredentialBackend::verify`, off the event
     /// loop if it blocks) and answer with [`SmtpSession::auth_verified`].
-    AuthVerify(VerifyRequest),
+    /// Boxed so that every other event stays small (events are moved on the
+    /// hot path); `&request` still coerces to `&VerifyRequest`.
+    AuthVerify(Box<VerifyRequest>),
     /// Authentication succeeded (for logs: `sasl_method=…, sasl_username=…`).
     AuthSucceeded {
         /// The mechanism used.
@@ -1184,7 +1186,7 @@ impl Core {
             Step::Verify(request) => {
                 self.mode = Mode::Command;
                 self.pending = Pending::AuthVerify;
-                self.events.push_back(Event::AuthVerify(request));
+                self.events.push_back(Event::AuthVerify(Box::new(request)));
             }
             Step::Success(identity) => {
                 self.mode = Mode::Command;

@@ -47,7 +47,14 @@ const TLS_FIRST: &str = "530 5.7.0 Must issue a STARTTLS command first";
 const AUTH_REQUIRED: &str = "530 5.7.0 Authentication required";
 
 /// (listener, client address, STARTTLS, AUTH, recipient, (MAIL reply, RCPT reply)).
-type Case = (Profile, &'static str, bool, bool, &'static str, (&'static str, &'static str));
+type Case = (
+    Profile,
+    &'static str,
+    bool,
+    bool,
+    &'static str,
+    (&'static str, &'static str),
+);
 
 #[test]
 fn port_policy_table() {

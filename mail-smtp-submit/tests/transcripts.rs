@@ -754,3 +754,25 @@ fn sender_login_mismatch_reply() {
         "235 2.7.0 Authentication successful\r\n553 5.7.1 <alice@example.org>: Sender address rejected: not owned by user ned\r\n250 2.1.0 Ok\r\n"
     ), "{}", t.out);
 }
+
+#[test]
+fn helo_received_and_ehlo_resets_transaction() {
+    let mut s = session(config(Profile::Mta), "2001:db8::25");
+    let t = talk(
+        &mut s,
+        "HELO old.client\r\nMAIL FROM:<>\r\nEHLO new.client\r\nRCPT TO:<a@example.org>\r\nHELO old.client\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nx\r\n.\r\n",
+    );
+    assert!(
+        t.out
+            .contains("250 CHUNKING\r\n503 5.5.1 Error: need MAIL command\r\n"),
+        "{}",
+        t.out
+    );
+    let m = t.message_text(0);
+    assert!(
+        m.starts_with(
+            "Received: from old.client (unknown [IPv6:2001:db8::25])\r\n\tby mx.example.org (mailcrates) with SMTP id QID1;\r\n\tSun, 22 Nov 2026 22:43:20 +0000\r\n"
+        ),
+        "{m}"
+    );
+}

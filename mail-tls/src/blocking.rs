@@ -34,6 +34,12 @@ where
         if !out.is_empty() {
             stream.write_all(&out)?;
             stream.flush()?;
+            // Writing may let the session go on with input it already holds
+            // (it pauses pipelined commands while much output is pending):
+            // ask for events again before blocking on a read.
+            if !secured.is_closed() {
+                continue;
+            }
         }
         if secured.is_closed() {
             return Ok(());

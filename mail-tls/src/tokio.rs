@@ -83,7 +83,11 @@ where
                 }
             }
         }
-        flush(&mut stream, &mut secured).await?;
+        if flush(&mut stream, &mut secured).await? && !secured.is_closed() {
+            // Writing may let the session go on with input it already holds:
+            // ask for events again before blocking on a read.
+            continue;
+        }
         if secured.is_closed() {
             let _ = stream.shutdown().await;
             return Ok(());
@@ -117,15 +121,17 @@ where
     }
 }
 
-async fn flush<T, S>(stream: &mut T, secured: &mut Secured<S>) -> std::io::Result<()>
+/// Write pending output; says whether there was any.
+async fn flush<T, S>(stream: &mut T, secured: &mut Secured<S>) -> std::io::Result<bool>
 where
     T: AsyncWrite + Unpin,
     S: Session,
 {
     let out = secured.take_output();
-    if !out.is_empty() {
-        stream.write_all(&out).await?;
-        stream.flush().await?;
+    if out.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    Ok(true)
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_examples::imap_store::{ImapStore, OpenMailbox};
-use mail_imap_min::{Config, Event, ImapSession, MailboxOp, OpenPurpose};
+use mail_imap_min::{Config, CopyOutcome, Event, ImapSession, MailboxOp, OpenPurpose};
 use mail_sasl::passwd_file::PasswdFile;
 use mail_sasl::{CredentialBackend, Mechanism, MechanismSet};
 use mail_tls::{blocking, MailProtocol, Secured, SecuredEvent, ServerTls};
@@ -70,7 +70,9 @@ fn main() -> ExitCode {
             allow_cleartext = true;
             continue;
         }
-        let Some(value) = args.next() else { return usage(&format!("{arg} needs a value")) };
+        let Some(value) = args.next() else {
+            return usage(&format!("{arg} needs a value"));
+        };
         match arg.as_str() {
             "--listen" => listen = value,
             "--tls" => {
@@ -103,8 +105,12 @@ fn main() -> ExitCode {
             _ => return usage(&format!("unknown option {arg}")),
         }
     }
-    let Some(passwd) = passwd else { return usage("--passwd-file is required") };
-    let Some(maildir_root) = root else { return usage("--maildir-root is required") };
+    let Some(passwd) = passwd else {
+        return usage("--passwd-file is required");
+    };
+    let Some(maildir_root) = root else {
+        return usage("--maildir-root is required");
+    };
     let backend = match PasswdFile::load(&passwd) {
         Ok(b) => Arc::new(b),
         Err(e) => {
@@ -140,7 +146,10 @@ fn main() -> ExitCode {
         hostname,
         failure_delay,
     });
-    println!("imap-demo listening on {}", listener.local_addr().map(|a| a.to_string()).unwrap_or(listen));
+    println!(
+        "imap-demo listening on {}",
+        listener.local_addr().map(|a| a.to_string()).unwrap_or(listen)
+    );
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let settings = Arc::clone(&settings);
@@ -181,7 +190,9 @@ fn connection(stream: TcpStream, s: &Settings) -> std::io::Result<()> {
     blocking::serve(stream, secured, |imap, event| match event {
         SecuredEvent::TlsEstablished(info) => eprintln!("imap-demo: TLS connection established: {info}"),
         SecuredEvent::InjectionDiscarded { bytes } => {
-            eprintln!("imap-demo: discarded {bytes} bytes of cleartext sent after STARTTLS (injection attempt)")
+            eprintln!(
+                "imap-demo: discarded {bytes} bytes of cleartext sent after STARTTLS (injection attempt)"
+            )
         }
         SecuredEvent::Session(event) => handle(imap, event, s, &mut user),
     })
@@ -208,7 +219,12 @@ fn handle(imap: &mut ImapSession, event: Event, s: &Settings, user: &mut UserSta
             Ok(())
         }
         Event::OpenMailbox { name, purpose } => {
-            let opened = user.store.as_ref().map(|st| st.open(&name)).transpose().map(Option::flatten);
+            let opened = user
+                .store
+                .as_ref()
+                .map(|st| st.open(&name))
+                .transpose()
+                .map(Option::flatten);
             match opened {
                 Ok(Some(mailbox)) => {
                     let view = mailbox.view.clone();
@@ -225,10 +241,15 @@ fn handle(imap: &mut ImapSession, event: Event, s: &Settings, user: &mut UserSta
             }
         }
         Event::ListMailboxes => {
-            let names = user.store.as_ref().map(|st| st.list_mailboxes()).transpose().unwrap_or_else(|e| {
-                eprintln!("imap-demo: listing mailboxes: {e}");
-                None
-            });
+            let names = user
+                .store
+                .as_ref()
+                .map(|st| st.list_mailboxes())
+                .transpose()
+                .unwrap_or_else(|e| {
+                    eprintln!("imap-demo: listing mailboxes: {e}");
+                    None
+                });
             imap.mailbox_list(names.unwrap_or_default())
         }
         Event::FetchMessage { uid } => {
@@ -265,6 +286,54 @@ fn handle(imap: &mut ImapSession, event: Event, s: &Settings, user: &mut UserSta
                 (Some(st), MailboxOp::Rename(from, to)) => st.rename(from, to).map_err(|e| e.to_string()),
             };
             imap.mailbox_op_done(result)
+        }
+        Event::CopyMessages {
+            uids, destination, ..
+        } => {
+            let outcome = match (&user.selected, &user.store) {
+                (Some(m), Some(st)) => match m.copy_to(&uids, st, &destination) {
+                    Ok(Some((uid_validity, uids))) => CopyOutcome::Copied { uid_validity, uids },
+                    Ok(None) => CopyOutcome::NoSuchMailbox,
+                    Err(e) => {
+                        eprintln!("imap-demo: copying to {destination}: {e}");
+                        CopyOutcome::Failed("Copy failed.".into())
+                    }
+                },
+                _ => CopyOutcome::Failed("No mailbox selected.".into()),
+            };
+            imap.copy_done(outcome)
+        }
+        Event::AppendMessage {
+            mailbox,
+            flags,
+            internal_date,
+            message,
+        } => {
+            let stored = match &user.store {
+                Some(st) => st.append(&mailbox, flags, internal_date, &message),
+                None => Ok(None),
+            };
+            let outcome = match stored {
+                Ok(Some((uid_validity, meta))) => {
+                    if imap.selected_mailbox() == Some(mailbox.as_str()) {
+                        // Our own view of the selected mailbox learns the new file too.
+                        if let Some(Ok(Some(reopened))) = user.store.as_ref().map(|st| st.open(&mailbox)) {
+                            user.selected = Some(reopened);
+                        }
+                        imap.mailbox_new_messages(vec![meta]);
+                    }
+                    CopyOutcome::Copied {
+                        uid_validity,
+                        uids: vec![meta.uid],
+                    }
+                }
+                Ok(None) => CopyOutcome::NoSuchMailbox,
+                Err(e) => {
+                    eprintln!("imap-demo: appending to {mailbox}: {e}");
+                    CopyOutcome::Failed("Append failed.".into())
+                }
+            };
+            imap.append_done(outcome)
         }
         Event::Close => Ok(()),
         _ => Ok(()),

@@ -17,17 +17,17 @@
 //! driver writes output only between reads), so a message is held in memory
 //! while it is sent; an async driver would push chunks as the socket drains.
 
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_examples::maildir::{Maildir, MaildirLock, MaildirMessage};
-use mail_pop3::{Config, Event, MessageInfo, Pop3Session, WireSize};
+use mail_examples::maildir::Maildir;
+use mail_examples::pop3_maildrop::{self, Maildrop, Pop3Host};
+use mail_pop3::{Config, Event, Pop3Session};
 use mail_sasl::passwd_file::PasswdFile;
-use mail_sasl::{CredentialBackend, Mechanism, MechanismSet};
+use mail_sasl::{CredentialBackend, Mechanism, MechanismSet, StoredSecret, VerifyOutcome, VerifyRequest};
 use mail_tls::{blocking, MailProtocol, Secured, SecuredEvent, ServerTls};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -184,13 +184,6 @@ fn main() -> ExitCode {
 }
 
 /// The open maildrop of one session.
-#[derive(Default)]
-struct OpenMaildrop {
-    maildir: Option<Maildir>,
-    messages: Vec<MaildirMessage>,
-    lock: Option<MaildirLock>,
-}
-
 fn connection(stream: TcpStream, s: &Settings) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
     stream.set_write_timeout(Some(Duration::from_secs(600)))?;
@@ -208,147 +201,51 @@ fn connection(stream: TcpStream, s: &Settings) -> std::io::Result<()> {
         (TlsMode::Wrapper, Some(tls)) => Secured::implicit(session, tls.clone()),
         (_, tls) => Secured::starttls(session, tls.clone()),
     };
-    let mut maildrop = OpenMaildrop::default();
+    let mut maildrop = Maildrop::default();
     blocking::serve(stream, secured, |pop, event| match event {
         SecuredEvent::TlsEstablished(info) => eprintln!("pop3-demo: TLS connection established: {info}"),
         SecuredEvent::InjectionDiscarded { bytes } => {
             eprintln!("pop3-demo: discarded {bytes} bytes of cleartext sent after STLS (injection attempt)")
         }
-        SecuredEvent::Session(event) => handle(pop, event, s, &mut maildrop),
+        SecuredEvent::Session(event) => {
+            if let Some(event) = pop3_maildrop::handle(pop, event, s, &mut maildrop) {
+                log_event(event);
+            }
+        }
     })
 }
 
-fn handle(pop: &mut Pop3Session, event: Event, s: &Settings, maildrop: &mut OpenMaildrop) {
-    let result = match event {
-        Event::AuthVerify(request) => pop.auth_verified(s.backend.verify(&request)),
-        Event::ApopVerify(request) => {
-            let outcome = match s.backend.lookup(&request.user) {
-                Some(secret) => request.verify_with(&secret),
-                None => request.dummy_verify(),
-            };
-            pop.auth_verified(outcome)
-        }
+impl Pop3Host for Settings {
+    fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        self.backend.verify(request)
+    }
+
+    fn apop_secret(&self, user: &str) -> Option<StoredSecret> {
+        self.backend.lookup(user)
+    }
+
+    fn maildir(&self, user: &str) -> std::io::Result<Maildir> {
+        Maildir::for_user(&self.maildir_root, user)
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("pop3-demo: {message}");
+    }
+}
+
+/// Events the maildrop handler leaves to us: logs and the failure delay.
+fn log_event(event: Event) {
+    match event {
         Event::AuthSucceeded { method, identity } => {
             eprintln!(
                 "pop3-demo: login: method={method}, user={}",
                 identity.authorized_user()
-            );
-            Ok(())
+            )
         }
         Event::AuthFailed { method, user, reason } => {
-            eprintln!("pop3-demo: login failed: method={method}, user={user:?}, reason={reason:?}");
-            Ok(())
+            eprintln!("pop3-demo: login failed: method={method}, user={user:?}, reason={reason:?}")
         }
-        Event::Delay(d) => {
-            std::thread::sleep(d);
-            Ok(())
-        }
-        Event::OpenMaildrop { user } => open_maildrop(pop, &user, s, maildrop),
-        Event::Retrieve { index, .. } => {
-            let sent = (|| -> std::io::Result<()> {
-                let (Some(md), Some(msg)) = (&maildrop.maildir, maildrop.messages.get(index)) else {
-                    return Err(std::io::Error::other("no such message"));
-                };
-                let mut file = md.open(msg)?;
-                let mut buf = vec![0u8; 64 * 1024];
-                while pop.wants_message_data() {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    let _ = pop.send_message_chunk(&buf[..n]);
-                }
-                Ok(())
-            })();
-            match sent {
-                Ok(()) => pop.message_done(),
-                Err(e) => {
-                    eprintln!("pop3-demo: reading message {index}: {e}");
-                    pop.message_failed()
-                }
-            }
-        }
-        Event::Update { deleted } => {
-            let mut failed = false;
-            if let Some(md) = &maildrop.maildir {
-                for i in deleted {
-                    if let Some(msg) = maildrop.messages.get(i) {
-                        if let Err(e) = md.delete(msg) {
-                            eprintln!("pop3-demo: deleting {}: {e}", msg.base);
-                            failed = true;
-                        }
-                    }
-                }
-            }
-            maildrop.lock = None;
-            if failed {
-                pop.update_failed()
-            } else {
-                pop.update_done()
-            }
-        }
-        _ => Ok(()),
-    };
-    if let Err(e) = result {
-        eprintln!("pop3-demo: {e}");
-    }
-}
-
-fn open_maildrop(
-    pop: &mut Pop3Session,
-    user: &str,
-    s: &Settings,
-    maildrop: &mut OpenMaildrop,
-) -> Result<(), mail_pop3::Pop3Error> {
-    let md = match Maildir::for_user(&s.maildir_root, user) {
-        Ok(md) => md,
-        Err(e) => {
-            eprintln!("pop3-demo: maildir of {user}: {e}");
-            return pop.maildrop_failed();
-        }
-    };
-    let lock = match md.lock() {
-        Ok(Some(lock)) => lock,
-        Ok(None) => return pop.maildrop_in_use(),
-        Err(e) => {
-            eprintln!("pop3-demo: locking maildir of {user}: {e}");
-            return pop.maildrop_failed();
-        }
-    };
-    let listed = md.list().and_then(|messages| {
-        let mut infos = Vec::with_capacity(messages.len());
-        let mut buf = vec![0u8; 64 * 1024];
-        for m in &messages {
-            // LIST must announce what RETR sends: the size with CRLF line ends.
-            let mut size = WireSize::new();
-            let mut f = md.open(m)?;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                size.update(&buf[..n]);
-            }
-            infos.push(MessageInfo {
-                size: size.finish(),
-                uid: m.base.clone(),
-            });
-        }
-        Ok((messages, infos))
-    });
-    match listed {
-        Ok((messages, infos)) => {
-            let opened = pop.maildrop_opened(infos);
-            if opened.is_ok() {
-                maildrop.maildir = Some(md);
-                maildrop.messages = messages;
-                maildrop.lock = Some(lock);
-            }
-            opened
-        }
-        Err(e) => {
-            eprintln!("pop3-demo: listing maildir of {user}: {e}");
-            pop.maildrop_failed()
-        }
+        Event::Delay(d) => std::thread::sleep(d),
+        _ => {}
     }
 }

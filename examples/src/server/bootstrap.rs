@@ -166,7 +166,12 @@ mod tests {
         let text = default_config_text(Path::new("/tmp/x"), "host.test");
         let config = Config::parse(&text, Path::new("/tmp/x")).unwrap();
         assert_eq!(config.smtp.len() + config.pop3.len() + config.imap.len(), 7);
-        for listen in config.smtp.iter().map(|l| &l.listen).chain(config.pop3.iter().map(|l| &l.listen)) {
+        for listen in config
+            .smtp
+            .iter()
+            .map(|l| &l.listen)
+            .chain(config.pop3.iter().map(|l| &l.listen))
+        {
             assert!(listen.starts_with("127.0.0.1:2"), "{listen}");
         }
         assert_eq!(config.smtp[1].tls, "encrypt");

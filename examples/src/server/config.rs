@@ -204,9 +204,13 @@ fn default_true() -> bool {
     true
 }
 fn default_restrictions() -> Vec<String> {
-    ["permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"]
-        .map(String::from)
-        .to_vec()
+    [
+        "permit_mynetworks",
+        "permit_sasl_authenticated",
+        "reject_unauth_destination",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 fn default_bare_newline() -> String {
     "normalize".into()
@@ -254,7 +258,11 @@ impl<'de> Deserialize<'de> for CleartextAuth {
                 f.write_str("allow_cleartext_auth = true, false or \"trusted\"")
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<CleartextAuth, E> {
-                Ok(if v { CleartextAuth::Always } else { CleartextAuth::Never })
+                Ok(if v {
+                    CleartextAuth::Always
+                } else {
+                    CleartextAuth::Never
+                })
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CleartextAuth, E> {
                 match v {
@@ -282,7 +290,9 @@ impl Config {
     /// Parse and validate configuration text; relative paths are joined to `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
-            ConfigError(e.message().to_owned() + &e.span().map(|s| line_hint(text, s.start)).unwrap_or_default())
+            ConfigError(
+                e.message().to_owned() + &e.span().map(|s| line_hint(text, s.start)).unwrap_or_default(),
+            )
         })?;
         config.resolve_paths(base);
         config.validate()?;
@@ -321,19 +331,28 @@ impl Config {
         }
         if let Some(tls) = &self.tls {
             if !matches!(tls.min_version.as_str(), "1.2" | "1.3") {
-                return Err(err("tls.min_version", format!("{:?} is not \"1.2\" or \"1.3\"", tls.min_version)));
+                return Err(err(
+                    "tls.min_version",
+                    format!("{:?} is not \"1.2\" or \"1.3\"", tls.min_version),
+                ));
             }
         }
         match self.auth.backend.as_str() {
             "passwd-file" => {
                 if self.auth.passwd_file.is_none() {
-                    return Err(err("auth.passwd_file", "required when auth.backend = \"passwd-file\""));
+                    return Err(err(
+                        "auth.passwd_file",
+                        "required when auth.backend = \"passwd-file\"",
+                    ));
                 }
             }
             "pam" => {}
             "dovecot" => {
                 if self.auth.dovecot_socket.is_none() {
-                    return Err(err("auth.dovecot_socket", "required when auth.backend = \"dovecot\""));
+                    return Err(err(
+                        "auth.dovecot_socket",
+                        "required when auth.backend = \"dovecot\"",
+                    ));
                 }
             }
             other => {
@@ -345,9 +364,17 @@ impl Config {
         }
         for (i, m) in self.auth.mechanisms.iter().enumerate() {
             match mail_sasl::Mechanism::from_name(m.as_bytes()) {
-                None => return Err(err(&format!("auth.mechanisms[{i}]"), format!("unknown mechanism {m:?}"))),
+                None => {
+                    return Err(err(
+                        &format!("auth.mechanisms[{i}]"),
+                        format!("unknown mechanism {m:?}"),
+                    ))
+                }
                 Some(mail_sasl::Mechanism::Anonymous) => {
-                    return Err(err(&format!("auth.mechanisms[{i}]"), "ANONYMOUS is never accepted"))
+                    return Err(err(
+                        &format!("auth.mechanisms[{i}]"),
+                        "ANONYMOUS is never accepted",
+                    ))
                 }
                 Some(_) => {}
             }
@@ -361,11 +388,17 @@ impl Config {
             let key = format!("smtp[{i}]");
             parse_listen(&l.listen).map_err(|e| err(&format!("{key}.listen"), e))?;
             if !matches!(l.tls.as_str(), "none" | "may" | "encrypt" | "wrapper") {
-                return Err(err(&format!("{key}.tls"), format!("{:?} is not none, may, encrypt or wrapper", l.tls)));
+                return Err(err(
+                    &format!("{key}.tls"),
+                    format!("{:?} is not none, may, encrypt or wrapper", l.tls),
+                ));
             }
             any_tls |= l.tls != "none";
             if !matches!(l.bare_newline.as_str(), "normalize" | "reject") {
-                return Err(err(&format!("{key}.bare_newline"), format!("{:?} is not normalize or reject", l.bare_newline)));
+                return Err(err(
+                    &format!("{key}.bare_newline"),
+                    format!("{:?} is not normalize or reject", l.bare_newline),
+                ));
             }
             for (j, r) in l.recipient_restrictions.iter().enumerate() {
                 if !RESTRICTIONS.contains(&r.as_str()) {
@@ -381,13 +414,19 @@ impl Config {
                 let key = format!("{proto}[{i}]");
                 parse_listen(&l.listen).map_err(|e| err(&format!("{key}.listen"), e))?;
                 if !matches!(l.tls.as_str(), "none" | "starttls" | "wrapper") {
-                    return Err(err(&format!("{key}.tls"), format!("{:?} is not starttls, wrapper or none", l.tls)));
+                    return Err(err(
+                        &format!("{key}.tls"),
+                        format!("{:?} is not starttls, wrapper or none", l.tls),
+                    ));
                 }
                 any_tls |= l.tls != "none";
             }
         }
         if any_tls && self.tls.is_none() {
-            return Err(err("tls", "a listener uses TLS but [tls] cert_file/key_file are not set"));
+            return Err(err(
+                "tls",
+                "a listener uses TLS but [tls] cert_file/key_file are not set",
+            ));
         }
         Ok(())
     }
@@ -421,7 +460,9 @@ pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
         Some((a, l)) => (a, Some(l)),
         None => (cidr, None),
     };
-    let ip: std::net::IpAddr = addr.parse().map_err(|_| format!("{cidr:?} is not a network like 10.0.0.0/8"))?;
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{cidr:?} is not a network like 10.0.0.0/8"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len = match len {
         Some(l) => l
@@ -495,7 +536,10 @@ allow_cleartext_auth = "trusted"
     fn the_server_md_example_parses_with_paths_resolved() {
         let c = Config::parse(FULL, Path::new("/etc/mail")).unwrap();
         assert_eq!(c.smtp.len(), 2);
-        assert_eq!(c.tls.unwrap().key_file, Path::new("/etc/mail/certs/mail.example.test.key"));
+        assert_eq!(
+            c.tls.unwrap().key_file,
+            Path::new("/etc/mail/certs/mail.example.test.key")
+        );
         assert_eq!(c.state_dir, Path::new("/var/lib/mail-server"));
         assert_eq!(c.auth.passwd_file.unwrap(), Path::new("/etc/mail/users"));
         assert_eq!(c.imap[0].allow_cleartext_auth, CleartextAuth::Trusted);
@@ -509,13 +553,23 @@ allow_cleartext_auth = "trusted"
 
     #[test]
     fn errors_name_the_key() {
-        assert!(problem("mynetworks = [\"10.0.0.0/33\"]\n[auth]\npasswd_file=\"u\"").starts_with("mynetworks[0]:"));
+        assert!(
+            problem("mynetworks = [\"10.0.0.0/33\"]\n[auth]\npasswd_file=\"u\"")
+                .starts_with("mynetworks[0]:")
+        );
         assert!(problem("[auth]\nbackend = \"ldap\"").starts_with("auth.backend:"));
-        assert!(problem("[auth]\npasswd_file=\"u\"\nmechanisms=[\"ANONYMOUS\"]").starts_with("auth.mechanisms[0]:"));
-        assert!(problem("[auth]\npasswd_file=\"u\"\n[[smtp]]\nlisten=\"nowhere\"\ntls=\"none\"").starts_with("smtp[0].listen:"));
+        assert!(problem("[auth]\npasswd_file=\"u\"\nmechanisms=[\"ANONYMOUS\"]")
+            .starts_with("auth.mechanisms[0]:"));
+        assert!(
+            problem("[auth]\npasswd_file=\"u\"\n[[smtp]]\nlisten=\"nowhere\"\ntls=\"none\"")
+                .starts_with("smtp[0].listen:")
+        );
         assert!(problem("[auth]\npasswd_file=\"u\"\n[[smtp]]\nlisten=\"127.0.0.1:25\"").starts_with("tls:"));
         let unknown = problem("bogus_key = 1");
-        assert!(unknown.contains("bogus_key") && unknown.contains("line 1"), "{unknown}");
+        assert!(
+            unknown.contains("bogus_key") && unknown.contains("line 1"),
+            "{unknown}"
+        );
         assert!(problem("[auth]\npasswd_file=\"u\"\n[[imap]]\nlisten=\"127.0.0.1:1\"\ntls=\"none\"\nallow_cleartext_auth=\"sometimes\"").contains("allow_cleartext_auth"));
     }
 }

@@ -39,7 +39,11 @@ pub struct Slot {
 impl ConnectionLimits {
     /// Limits of `max_total` connections and `max_per_ip` per client address.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
-        Arc::new(Self { max_total, max_per_ip, state: Mutex::new(State::default()) })
+        Arc::new(Self {
+            max_total,
+            max_per_ip,
+            state: Mutex::new(State::default()),
+        })
     }
 
     /// Take a slot for a connection from `ip`.
@@ -54,7 +58,10 @@ impl ConnectionLimits {
         }
         state.total += 1;
         state.per_ip.insert(ip, held + 1);
-        Ok(Slot { limits: Arc::clone(self), ip })
+        Ok(Slot {
+            limits: Arc::clone(self),
+            ip,
+        })
     }
 
     /// Connections held now.

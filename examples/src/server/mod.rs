@@ -4,8 +4,16 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod date;
+pub mod imap;
 pub mod limits;
+pub mod pop3;
 pub mod proxy;
+pub mod runtime;
+pub mod smtp;
+pub mod spool;
+
+pub use runtime::run;
 
 use std::fmt::Write;
 
@@ -14,7 +22,10 @@ use config::{CleartextAuth, Config};
 /// The effective listeners and policy, as `check-config` prints them.
 pub fn describe(config: &Config) -> String {
     let mut out = String::new();
-    let hostname = config.myhostname.clone().unwrap_or_else(bootstrap::system_hostname);
+    let hostname = config
+        .myhostname
+        .clone()
+        .unwrap_or_else(bootstrap::system_hostname);
     let _ = writeln!(out, "myhostname = {hostname}");
     let _ = writeln!(out, "state_dir = {}", config.state_dir.display());
     let _ = writeln!(out, "mydestination = {}", config.mydestination.join(", "));
@@ -64,4 +75,9 @@ pub fn describe(config: &Config) -> String {
         }
     }
     out
+}
+
+/// Make a client-supplied string safe for a one-line log (no CR/LF/controls).
+pub fn log_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }

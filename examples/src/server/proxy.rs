@@ -36,7 +36,11 @@ pub enum ProxyError {
 pub fn parse(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyError> {
     let n = buf.len().min(V2_SIGNATURE.len());
     if buf[..n] == V2_SIGNATURE[..n] {
-        return if n < V2_SIGNATURE.len() { Ok(None) } else { parse_v2(buf) };
+        return if n < V2_SIGNATURE.len() {
+            Ok(None)
+        } else {
+            parse_v2(buf)
+        };
     }
     let n = buf.len().min(6);
     if buf[..n] == b"PROXY "[..n] {
@@ -54,17 +58,29 @@ fn parse_v1(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyError> {
         };
     };
     let line = &buf[..lf];
-    let line = line.strip_suffix(b"\r").ok_or(ProxyError::Malformed("v1 header must end in CRLF"))?;
+    let line = line
+        .strip_suffix(b"\r")
+        .ok_or(ProxyError::Malformed("v1 header must end in CRLF"))?;
     let text = std::str::from_utf8(line).map_err(|_| ProxyError::Malformed("v1 header is not ASCII"))?;
     let fields: Vec<&str> = text.split(' ').collect();
     let len = lf + 1;
     match fields.as_slice() {
-        ["PROXY", "UNKNOWN", ..] => Ok(Some(ProxyHeader { len, source: None, destination: None })),
+        ["PROXY", "UNKNOWN", ..] => Ok(Some(ProxyHeader {
+            len,
+            source: None,
+            destination: None,
+        })),
         ["PROXY", proto @ ("TCP4" | "TCP6"), src, dst, sport, dport] => {
-            let src: IpAddr = src.parse().map_err(|_| ProxyError::Malformed("v1 source address"))?;
-            let dst: IpAddr = dst.parse().map_err(|_| ProxyError::Malformed("v1 destination address"))?;
+            let src: IpAddr = src
+                .parse()
+                .map_err(|_| ProxyError::Malformed("v1 source address"))?;
+            let dst: IpAddr = dst
+                .parse()
+                .map_err(|_| ProxyError::Malformed("v1 destination address"))?;
             if (*proto == "TCP4") != (src.is_ipv4() && dst.is_ipv4()) || src.is_ipv4() != dst.is_ipv4() {
-                return Err(ProxyError::Malformed("v1 address family does not match TCP4/TCP6"));
+                return Err(ProxyError::Malformed(
+                    "v1 address family does not match TCP4/TCP6",
+                ));
             }
             let port = |p: &str| {
                 if p.len() > 1 && p.starts_with('0') {
@@ -101,7 +117,13 @@ fn parse_v2(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyError> {
     }
     let body = &buf[16..len];
     match version_command & 0x0f {
-        0 => return Ok(Some(ProxyHeader { len, source: None, destination: None })), // LOCAL
+        0 => {
+            return Ok(Some(ProxyHeader {
+                len,
+                source: None,
+                destination: None,
+            }))
+        } // LOCAL
         1 => {}
         _ => return Err(ProxyError::Malformed("v2 command is neither LOCAL nor PROXY")),
     }
@@ -132,9 +154,19 @@ fn parse_v2(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyError> {
             )
         }
         // UNSPEC or UNIX: keep the socket's own addresses.
-        _ => return Ok(Some(ProxyHeader { len, source: None, destination: None })),
+        _ => {
+            return Ok(Some(ProxyHeader {
+                len,
+                source: None,
+                destination: None,
+            }))
+        }
     };
-    Ok(Some(ProxyHeader { len, source: Some(source), destination: Some(destination) }))
+    Ok(Some(ProxyHeader {
+        len,
+        source: Some(source),
+        destination: Some(destination),
+    }))
 }
 
 fn memchr_lf(buf: &[u8]) -> Option<usize> {
@@ -159,7 +191,9 @@ mod tests {
 
     #[test]
     fn v1_tcp6_unknown_and_refusals() {
-        let h = parse(b"PROXY TCP6 2001:db8::1 2001:db8::2 1 25\r\n").unwrap().unwrap();
+        let h = parse(b"PROXY TCP6 2001:db8::1 2001:db8::2 1 25\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.source, Some("[2001:db8::1]:1".parse().unwrap()));
         assert_eq!(parse(b"PROXY UNKNOWN\r\n").unwrap().unwrap().source, None);
         assert_eq!(parse(b"EHLO x\r\n"), Err(ProxyError::Missing));

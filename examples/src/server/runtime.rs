@@ -55,22 +55,36 @@ pub struct TlsByProtocol {
 impl Shared {
     /// Load certificates, the credential backend and the spool.
     pub fn new(config: Config) -> Result<Shared, ConfigError> {
-        let hostname = config.myhostname.clone().unwrap_or_else(bootstrap::system_hostname);
+        let hostname = config
+            .myhostname
+            .clone()
+            .unwrap_or_else(bootstrap::system_hostname);
         let mynetworks = config
             .mynetworks
             .iter()
-            .map(|n| n.parse::<Cidr>().map_err(|e| ConfigError(format!("mynetworks: {e}"))))
+            .map(|n| {
+                n.parse::<Cidr>()
+                    .map_err(|e| ConfigError(format!("mynetworks: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let tls = match &config.tls {
             None => None,
             Some(t) => {
-                let version = if t.min_version == "1.3" { TlsVersion::Tls13 } else { TlsVersion::Tls12 };
+                let version = if t.min_version == "1.3" {
+                    TlsVersion::Tls13
+                } else {
+                    TlsVersion::Tls12
+                };
                 let builder: ServerTlsBuilder = ServerTls::builder(MailProtocol::Smtp)
                     .cert_files(&t.cert_file, &t.key_file)
                     .map_err(|e| ConfigError(format!("tls: {e}")))?
                     .min_version(version);
                 let build = |p: MailProtocol| {
-                    builder.clone().protocol(p).build().map_err(|e| ConfigError(format!("tls: {e}")))
+                    builder
+                        .clone()
+                        .protocol(p)
+                        .build()
+                        .map_err(|e| ConfigError(format!("tls: {e}")))
                 };
                 Some(TlsByProtocol {
                     smtp: build(MailProtocol::Smtp)?,
@@ -82,7 +96,11 @@ impl Shared {
         let realm = config.auth.realm.clone().unwrap_or_else(|| hostname.clone());
         let (backend, passwd): (Arc<dyn CredentialBackend>, _) = match config.auth.backend.as_str() {
             "passwd-file" => {
-                let path = config.auth.passwd_file.clone().expect("validated: passwd_file set");
+                let path = config
+                    .auth
+                    .passwd_file
+                    .clone()
+                    .expect("validated: passwd_file set");
                 let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
                     .map_err(|e| ConfigError(format!("auth.passwd_file: {e}")))?
                     .with_realm(realm);
@@ -90,8 +108,15 @@ impl Shared {
                 (file.clone(), Some(file))
             }
             "dovecot" => {
-                let socket = config.auth.dovecot_socket.clone().expect("validated: dovecot_socket set");
-                (Arc::new(mail_sasl::dovecot::DovecotSocketBackend::new(socket)), None)
+                let socket = config
+                    .auth
+                    .dovecot_socket
+                    .clone()
+                    .expect("validated: dovecot_socket set");
+                (
+                    Arc::new(mail_sasl::dovecot::DovecotSocketBackend::new(socket)),
+                    None,
+                )
             }
             "pam" => pam_backend(&config.auth.pam_service)?,
             other => return Err(ConfigError(format!("auth.backend: unknown backend {other:?}"))),
@@ -102,7 +127,11 @@ impl Shared {
             .iter()
             .filter_map(|m| Mechanism::from_name(m.as_bytes()))
             .collect();
-        let mechanisms = MechanismPolicy { enabled, noplaintext: false, tls_auth_only: true };
+        let mechanisms = MechanismPolicy {
+            enabled,
+            noplaintext: false,
+            tls_auth_only: true,
+        };
         let failures = FailurePolicy {
             delay: Duration::from_millis(config.auth.failure_delay_ms),
             max_failures: config.auth.max_failures_per_connection,
@@ -144,13 +173,31 @@ impl Shared {
 }
 
 #[cfg(feature = "pam")]
-fn pam_backend(service: &str) -> Result<(Arc<dyn CredentialBackend>, Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>), ConfigError> {
+fn pam_backend(
+    service: &str,
+) -> Result<
+    (
+        Arc<dyn CredentialBackend>,
+        Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
+    ),
+    ConfigError,
+> {
     Ok((Arc::new(mail_sasl::pam_backend::PamBackend::new(service)), None))
 }
 
 #[cfg(not(feature = "pam"))]
-fn pam_backend(_service: &str) -> Result<(Arc<dyn CredentialBackend>, Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>), ConfigError> {
-    Err(ConfigError("auth.backend: \"pam\" needs mail-server built with --features pam".into()))
+fn pam_backend(
+    _service: &str,
+) -> Result<
+    (
+        Arc<dyn CredentialBackend>,
+        Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
+    ),
+    ConfigError,
+> {
+    Err(ConfigError(
+        "auth.backend: \"pam\" needs mail-server built with --features pam".into(),
+    ))
 }
 
 /// Which protocol a listener speaks, with its index in the configuration.
@@ -216,12 +263,29 @@ async fn serve(shared: Arc<Shared>) -> ExitCode {
         .smtp
         .iter()
         .enumerate()
-        .map(|(i, l)| (ListenerKind::Smtp(i), &l.listen, l.proxy_protocol, format!("smtp[{i}]")))
+        .map(|(i, l)| {
+            (
+                ListenerKind::Smtp(i),
+                &l.listen,
+                l.proxy_protocol,
+                format!("smtp[{i}]"),
+            )
+        })
         .chain(config.pop3.iter().enumerate().map(|(i, l)| {
-            (ListenerKind::Pop3(i), &l.listen, l.proxy_protocol, format!("pop3[{i}]"))
+            (
+                ListenerKind::Pop3(i),
+                &l.listen,
+                l.proxy_protocol,
+                format!("pop3[{i}]"),
+            )
         }))
         .chain(config.imap.iter().enumerate().map(|(i, l)| {
-            (ListenerKind::Imap(i), &l.listen, l.proxy_protocol, format!("imap[{i}]"))
+            (
+                ListenerKind::Imap(i),
+                &l.listen,
+                l.proxy_protocol,
+                format!("imap[{i}]"),
+            )
         }));
     for (kind, listen, proxy_protocol, key) in entries {
         match TcpListener::bind(listen.as_str()).await {
@@ -234,11 +298,24 @@ async fn serve(shared: Arc<Shared>) -> ExitCode {
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     for (kind, listener, proxy_protocol) in bound {
-        tracing::info!("master: listening on {} ({})", listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), kind.name());
-        tokio::spawn(accept_loop(Arc::clone(&shared), kind, listener, proxy_protocol, stop_rx.clone()));
+        tracing::info!(
+            "master: listening on {} ({})",
+            listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            kind.name()
+        );
+        tokio::spawn(accept_loop(
+            Arc::clone(&shared),
+            kind,
+            listener,
+            proxy_protocol,
+            stop_rx.clone(),
+        ));
     }
     wait_for_signal().await;
-    tracing::info!("master: stopping: no new connections; waiting up to 10 s for {} open", shared.limits.total());
+    tracing::info!(
+        "master: stopping: no new connections; waiting up to 10 s for {} open",
+        shared.limits.total()
+    );
     let _ = stop_tx.send(true);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
@@ -304,13 +381,23 @@ async fn accept_loop(
             };
             let accepted = if proxy_protocol {
                 match read_proxy_header(stream, peer, local, &shared).await {
-                    Some((stream, peer, local, rest)) => {
-                        Accepted { stream, peer, local, initial_input: rest, slot }
-                    }
+                    Some((stream, peer, local, rest)) => Accepted {
+                        stream,
+                        peer,
+                        local,
+                        initial_input: rest,
+                        slot,
+                    },
                     None => return,
                 }
             } else {
-                Accepted { stream, peer, local, initial_input: Vec::new(), slot }
+                Accepted {
+                    stream,
+                    peer,
+                    local,
+                    initial_input: Vec::new(),
+                    slot,
+                }
             };
             match kind {
                 ListenerKind::Smtp(i) => super::smtp::handle(shared, i, accepted).await,
@@ -355,7 +442,10 @@ async fn read_proxy_header(
     shared: &Shared,
 ) -> Option<(TcpStream, SocketAddr, SocketAddr, Vec<u8>)> {
     if !shared.is_trusted(peer.ip()) {
-        tracing::info!("proxy: warning: [{}]: PROXY protocol from an untrusted address; disconnecting", peer.ip());
+        tracing::info!(
+            "proxy: warning: [{}]: PROXY protocol from an untrusted address; disconnecting",
+            peer.ip()
+        );
         return None;
     }
     let mut buf = Vec::with_capacity(256);
@@ -377,14 +467,22 @@ async fn read_proxy_header(
     match tokio::time::timeout(Duration::from_secs(10), read).await {
         Ok(Ok(header)) => {
             let rest = buf[header.len..].to_vec();
-            Some((stream, header.source.unwrap_or(peer), header.destination.unwrap_or(local), rest))
+            Some((
+                stream,
+                header.source.unwrap_or(peer),
+                header.destination.unwrap_or(local),
+                rest,
+            ))
         }
         Ok(Err(e)) => {
             tracing::info!("proxy: warning: [{}]: {e}", peer.ip());
             None
         }
         Err(_) => {
-            tracing::info!("proxy: warning: [{}]: timeout reading the PROXY header", peer.ip());
+            tracing::info!(
+                "proxy: warning: [{}]: timeout reading the PROXY header",
+                peer.ip()
+            );
             None
         }
     }

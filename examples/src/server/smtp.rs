@@ -10,6 +10,7 @@ use mail_smtp_submit::{BareLf, ClientInfo, Config, Event, Profile, Reply, SmtpSe
 use mail_tls::tokio::{Action, ServeOptions};
 use mail_tls::{Secured, SecuredEvent};
 
+use super::log_safe;
 use super::runtime::{Accepted, Shared};
 use super::spool::{Envelope, Incoming};
 
@@ -39,14 +40,27 @@ pub fn session_config(shared: &Shared, index: usize) -> Config {
     c.mechanisms.tls_auth_only = c.effective_tls_auth_only();
     c.auth_failures = shared.failures;
     c.broken_sasl_auth_clients = l.broken_sasl_auth_clients;
-    c.realm = shared.config.auth.realm.clone().unwrap_or_else(|| shared.hostname.clone());
+    c.realm = shared
+        .config
+        .auth
+        .realm
+        .clone()
+        .unwrap_or_else(|| shared.hostname.clone());
     c.max_message_size = shared.config.message_size_limit;
-    c.bare_lf = if l.bare_newline == "reject" { BareLf::Reject } else { BareLf::Normalize };
+    c.bare_lf = if l.bare_newline == "reject" {
+        BareLf::Reject
+    } else {
+        BareLf::Normalize
+    };
     c.relay = RelayPolicy {
         mynetworks: shared.mynetworks.clone(),
         mydestination: shared.config.mydestination.clone(),
         relay_domains: shared.config.relay_domains.clone(),
-        recipient_restrictions: l.recipient_restrictions.iter().filter_map(|r| restriction(r)).collect(),
+        recipient_restrictions: l
+            .recipient_restrictions
+            .iter()
+            .filter_map(|r| restriction(r))
+            .collect(),
         ..RelayPolicy::default()
     };
     c
@@ -77,7 +91,13 @@ struct Transaction {
 
 /// Serve one SMTP connection.
 pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
-    let Accepted { stream, peer, initial_input, slot, .. } = accepted;
+    let Accepted {
+        stream,
+        peer,
+        initial_input,
+        slot,
+        ..
+    } = accepted;
     let _slot = slot;
     let ip = peer.ip();
     let listener = shared.config.smtp[index].listen.clone();
@@ -91,7 +111,10 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         _ => Secured::starttls(session, None),
     };
     let mut tx: Option<Transaction> = None;
-    let options = ServeOptions { idle_timeout: Some(IDLE_TIMEOUT), initial_input };
+    let options = ServeOptions {
+        idle_timeout: Some(IDLE_TIMEOUT),
+        initial_input,
+    };
     let result = mail_tls::tokio::serve_with(stream, secured, options, |session, event| {
         on_event(&shared, ip, session, event, &mut tx)
     })
@@ -166,7 +189,10 @@ fn on_event(
                 Ok(incoming) => {
                     let date = super::date::rfc5322(SystemTime::now());
                     let _ = session.message_begin(&id, &date);
-                    *tx = Some(Transaction { id, incoming: Some(incoming) });
+                    *tx = Some(Transaction {
+                        id,
+                        incoming: Some(incoming),
+                    });
                 }
                 Err(e) => {
                     tracing::info!("smtpd: warning: cannot create a queue file: {e}");
@@ -175,7 +201,11 @@ fn on_event(
             }
         }
         Event::MessageChunk(chunk) => {
-            if let Some(Transaction { incoming: Some(incoming), id }) = tx.as_mut() {
+            if let Some(Transaction {
+                incoming: Some(incoming),
+                id,
+            }) = tx.as_mut()
+            {
                 if let Err(e) = tokio::task::block_in_place(|| incoming.write(&chunk)) {
                     tracing::info!("smtpd: warning: {id}: cannot write the queue file: {e}");
                     if let Some(i) = tx.as_mut().and_then(|t| t.incoming.take()) {
@@ -186,17 +216,27 @@ fn on_event(
         }
         Event::MessageEnd => finish_message(shared, ip, session, tx),
         Event::MessageAborted => {
-            if let Some(Transaction { incoming: Some(incoming), .. }) = tx.take() {
+            if let Some(Transaction {
+                incoming: Some(incoming),
+                ..
+            }) = tx.take()
+            {
                 incoming.abort();
             }
         }
-        Event::StartTls => {}
         Event::Close => return Action::Close,
+        // StartTls is the wrapper's business; future events need no answer.
+        _ => {}
     }
     Action::Continue
 }
 
-fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSession, tx: &mut Option<Transaction>) {
+fn finish_message(
+    shared: &Shared,
+    ip: std::net::IpAddr,
+    session: &mut SmtpSession,
+    tx: &mut Option<Transaction>,
+) {
     let Some(Transaction { id, incoming }) = tx.take() else {
         let _ = session.message_failed(Reply::queue_write_error());
         return;
@@ -206,7 +246,10 @@ fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSessi
         return;
     };
     let sender = session.sender().unwrap_or_default().to_owned();
-    let mut envelope = Envelope { sender: sender.clone(), ..Envelope::default() };
+    let mut envelope = Envelope {
+        sender: sender.clone(),
+        ..Envelope::default()
+    };
     for r in session.recipients() {
         if r.local {
             let user = local_user(&r.address);
@@ -221,13 +264,27 @@ fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSessi
     let nrcpt = session.recipients().len();
     match tokio::task::block_in_place(|| incoming.commit(&shared.spool, &id, &envelope)) {
         Ok(_) => {
-            tracing::info!("smtpd: {id}: client=[{ip}]{}", session.login().map(|l| format!(", sasl_username={}", log_safe(l))).unwrap_or_default());
-            tracing::info!("smtpd: {id}: from=<{}>, size={size}, nrcpt={nrcpt}", log_safe(&sender));
-            for user in &envelope.local_users {
-                tracing::info!("delivery: {id}: to=<{user}>, relay=local, status=sent (delivered to maildir)");
-            }
-            for rcpt in &envelope.remote {
-                tracing::info!("delivery: {id}: to=<{}>, relay=queue, status=queued", log_safe(rcpt));
+            tracing::info!(
+                "smtpd: {id}: client=[{ip}]{}",
+                session
+                    .login()
+                    .map(|l| format!(", sasl_username={}", log_safe(l)))
+                    .unwrap_or_default()
+            );
+            tracing::info!(
+                "smtpd: {id}: from=<{}>, size={size}, nrcpt={nrcpt}",
+                log_safe(&sender)
+            );
+            for r in session.recipients() {
+                let (relay, status) = if r.local {
+                    ("local", "sent (delivered to maildir)")
+                } else {
+                    ("queue", "queued (relay)")
+                };
+                tracing::info!(
+                    "delivery: {id}: to=<{}>, relay={relay}, status={status}",
+                    log_safe(&r.address)
+                );
             }
             let _ = session.message_stored(&id);
         }
@@ -242,9 +299,4 @@ fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSessi
 fn local_user(address: &str) -> String {
     let local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
     local.to_ascii_lowercase()
-}
-
-/// Make a client-supplied string safe for a one-line log.
-fn log_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }

@@ -69,7 +69,10 @@ impl Spool {
     /// The Maildir of a local user (`mail/<user>/Maildir`), created if missing.
     pub fn maildir(&self, user: &str) -> io::Result<Maildir> {
         if !crate::maildir::valid_user_dir(user) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unusable user name {user:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unusable user name {user:?}"),
+            ));
         }
         Maildir::create(self.mail.join(user).join("Maildir"))
     }
@@ -117,7 +120,10 @@ impl Incoming {
             let eml = spool.queue.join(format!("{queue_id}.eml"));
             fs::hard_link(&self.path, &eml).or_else(|_| fs::copy(&self.path, &eml).map(|_| ()))?;
             File::open(&eml)?.sync_all()?;
-            let created = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let created = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
             let mut env = format!("created {created}\nfrom {}\n", envelope.sender);
             for rcpt in &envelope.remote {
                 env.push_str(&format!("to {rcpt}\n"));
@@ -162,10 +168,19 @@ mod tests {
         let bases = m.commit(&spool, "ABC123", &env).unwrap();
         assert_eq!(bases.len(), 2);
         let ned = spool.maildir("ned").unwrap();
-        assert_eq!(ned.read(&ned.list().unwrap()[0]).unwrap(), b"Subject: t\r\n\r\nbody\r\n");
-        assert_eq!(fs::read(dir.path().join("queue/ABC123.eml")).unwrap(), b"Subject: t\r\n\r\nbody\r\n");
+        assert_eq!(
+            ned.read(&ned.list().unwrap()[0]).unwrap(),
+            b"Subject: t\r\n\r\nbody\r\n"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("queue/ABC123.eml")).unwrap(),
+            b"Subject: t\r\n\r\nbody\r\n"
+        );
         let envtext = fs::read_to_string(dir.path().join("queue/ABC123.env")).unwrap();
-        assert!(envtext.contains("from ned@localhost\nto x@remote.test\n"), "{envtext}");
+        assert!(
+            envtext.contains("from ned@localhost\nto x@remote.test\n"),
+            "{envtext}"
+        );
         assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
     }
 

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use mail_imap_min::{Config, Event, Flags, ImapSession, MailboxOp, MailboxView, MessageMeta, OpenPurpose};
+use mail_imap_min::{
+    Config, CopyOutcome, Event, Flags, ImapSession, MailboxOp, MailboxView, MessageMeta, OpenPurpose,
+};
 use mail_proto::Session;
 use mail_sasl::{BackendCapabilities, Mechanism, MechanismSet, StoredSecret, VerifyOutcome};
 
@@ -93,11 +95,13 @@ impl Harness {
     }
 
     pub fn view(&self, name: &str) -> Option<MailboxView> {
-        self.mailboxes.get(name).map(|(validity, next, msgs)| MailboxView {
-            uid_validity: *validity,
-            uid_next: *next,
-            messages: msgs.iter().map(|m| m.meta).collect(),
-        })
+        self.mailboxes
+            .get(name)
+            .map(|(validity, next, msgs)| MailboxView {
+                uid_validity: *validity,
+                uid_next: *next,
+                messages: msgs.iter().map(|m| m.meta).collect(),
+            })
     }
 
     pub fn answer(&mut self, event: Event) {
@@ -124,29 +128,108 @@ impl Harness {
             }
             Event::FetchMessage { uid } => {
                 let mailbox = self.session.selected_mailbox().unwrap().to_string();
-                let bytes = self.mailboxes[&mailbox].2.iter().find(|m| m.meta.uid == uid).map(|m| m.bytes.clone());
+                let bytes = self.mailboxes[&mailbox]
+                    .2
+                    .iter()
+                    .find(|m| m.meta.uid == uid)
+                    .map(|m| m.bytes.clone());
                 self.session.message_content(bytes).unwrap();
             }
             Event::FlagsChanged { mailbox, uid, flags } => {
-                let m = self.mailboxes.get_mut(&mailbox).unwrap().2.iter_mut().find(|m| m.meta.uid == uid).unwrap();
+                let m = self
+                    .mailboxes
+                    .get_mut(&mailbox)
+                    .unwrap()
+                    .2
+                    .iter_mut()
+                    .find(|m| m.meta.uid == uid)
+                    .unwrap();
                 m.meta.flags = flags;
             }
             Event::Expunged { mailbox, uids } => {
-                self.mailboxes.get_mut(&mailbox).unwrap().2.retain(|m| !uids.contains(&m.meta.uid));
+                self.mailboxes
+                    .get_mut(&mailbox)
+                    .unwrap()
+                    .2
+                    .retain(|m| !uids.contains(&m.meta.uid));
+            }
+            Event::CopyMessages {
+                mailbox,
+                uids,
+                destination,
+            } => {
+                let copies: Vec<Message> = self.mailboxes[&mailbox]
+                    .2
+                    .iter()
+                    .filter(|m| uids.contains(&m.meta.uid))
+                    .map(|m| Message {
+                        meta: m.meta,
+                        bytes: m.bytes.clone(),
+                    })
+                    .collect();
+                let outcome = match self.mailboxes.get_mut(&destination) {
+                    None => CopyOutcome::NoSuchMailbox,
+                    Some((validity, next, msgs)) => {
+                        let mut new = Vec::new();
+                        for mut m in copies {
+                            m.meta.uid = *next;
+                            new.push(*next);
+                            *next += 1;
+                            msgs.push(m);
+                        }
+                        CopyOutcome::Copied {
+                            uid_validity: *validity,
+                            uids: new,
+                        }
+                    }
+                };
+                self.session.copy_done(outcome).unwrap();
+            }
+            Event::AppendMessage {
+                mailbox,
+                flags,
+                internal_date,
+                message,
+            } => {
+                let selected = self.session.selected_mailbox() == Some(mailbox.as_str());
+                let outcome = match self.mailboxes.get_mut(&mailbox) {
+                    None => CopyOutcome::NoSuchMailbox,
+                    Some((validity, next, msgs)) => {
+                        let meta = MessageMeta {
+                            uid: *next,
+                            flags,
+                            internal_date: internal_date.unwrap_or(0),
+                            size: message.len() as u64,
+                        };
+                        *next += 1;
+                        msgs.push(Message { meta, bytes: message });
+                        if selected {
+                            self.session.mailbox_new_messages(vec![meta]);
+                        }
+                        CopyOutcome::Copied {
+                            uid_validity: *validity,
+                            uids: vec![meta.uid],
+                        }
+                    }
+                };
+                self.session.append_done(outcome).unwrap();
             }
             Event::MailboxOp(op) => {
                 let result = match op {
-                    MailboxOp::Create(name) => {
-                        if self.mailboxes.contains_key(&name) {
+                    MailboxOp::Create(name) => match self.mailboxes.entry(name) {
+                        std::collections::btree_map::Entry::Occupied(_) => {
                             Err("Mailbox already exists".to_string())
-                        } else {
-                            self.mailboxes.insert(name, (5, 1, Vec::new()));
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert((5, 1, Vec::new()));
                             Ok(())
                         }
-                    }
-                    MailboxOp::Delete(name) => {
-                        self.mailboxes.remove(&name).map(|_| ()).ok_or_else(|| "No such mailbox".to_string())
-                    }
+                    },
+                    MailboxOp::Delete(name) => self
+                        .mailboxes
+                        .remove(&name)
+                        .map(|_| ())
+                        .ok_or_else(|| "No such mailbox".to_string()),
                     MailboxOp::Rename(from, to) => match self.mailboxes.remove(&from) {
                         Some(v) => {
                             self.mailboxes.insert(to, v);

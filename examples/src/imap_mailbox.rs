@@ -1,0 +1,140 @@
+//! The IMAP mailbox side of a Maildir-backed server: answers the
+//! `mail-imap-min` session's credential and mailbox events. Shared by the
+//! `imap-demo` example and `mail-server`, which differ only in where
+//! passwords and Maildirs live ([`ImapHost`]) and in how they log.
+
+use std::io;
+
+use mail_imap_min::{CopyOutcome, Event, ImapSession, MailboxOp, OpenPurpose};
+use mail_sasl::{VerifyOutcome, VerifyRequest};
+
+use crate::imap_store::{ImapStore, OpenMailbox};
+
+/// What a server provides to the mailbox handler.
+pub trait ImapHost {
+    /// Check credentials (may block).
+    fn verify(&self, request: &VerifyRequest) -> VerifyOutcome;
+    /// The mail store of an authenticated user.
+    fn store(&self, user: &str) -> io::Result<ImapStore>;
+    /// Report a problem (never a password or message content).
+    fn warn(&self, message: &str);
+}
+
+/// The logged-in user's store and selected mailbox.
+#[derive(Default)]
+pub struct UserState {
+    store: Option<ImapStore>,
+    selected: Option<OpenMailbox>,
+}
+
+/// Answer `event` if it is a credential or mailbox event. Events the caller
+/// may want to see (logins, failures, delays, close) are handed back, after
+/// any work of ours (a successful login opens the user's store first).
+pub fn handle(
+    imap: &mut ImapSession,
+    event: Event,
+    host: &impl ImapHost,
+    user: &mut UserState,
+) -> Option<Event> {
+    let result = match event {
+        Event::AuthVerify(request) => imap.auth_verified(host.verify(&request)),
+        Event::AuthSucceeded { mechanism, identity } => {
+            let name = identity.authorized_user().to_string();
+            match host.store(&name) {
+                Ok(store) => user.store = Some(store),
+                Err(e) => host.warn(&format!("mail store of {name}: {e}")),
+            }
+            return Some(Event::AuthSucceeded { mechanism, identity });
+        }
+        Event::OpenMailbox { name, purpose } => {
+            let opened = user
+                .store
+                .as_ref()
+                .map(|st| st.open(&name))
+                .transpose()
+                .map(Option::flatten);
+            match opened {
+                Ok(Some(mailbox)) => {
+                    let view = mailbox.view.clone();
+                    if purpose != OpenPurpose::Status {
+                        user.selected = Some(mailbox);
+                    }
+                    imap.mailbox_opened(Some(view))
+                }
+                Ok(None) => imap.mailbox_opened(None),
+                Err(e) => {
+                    host.warn(&format!("opening {name}: {e}"));
+                    imap.mailbox_opened(None)
+                }
+            }
+        }
+        Event::ListMailboxes => {
+            let names = user
+                .store
+                .as_ref()
+                .map(|st| st.list_mailboxes())
+                .transpose()
+                .unwrap_or_else(|e| {
+                    host.warn(&format!("listing mailboxes: {e}"));
+                    None
+                });
+            imap.mailbox_list(names.unwrap_or_default())
+        }
+        Event::FetchMessage { uid } => {
+            let content = user.selected.as_ref().and_then(|m| match m.read(uid) {
+                Ok(data) => Some(data),
+                Err(e) => {
+                    host.warn(&format!("reading UID {uid}: {e}"));
+                    None
+                }
+            });
+            imap.message_content(content)
+        }
+        Event::FlagsChanged { uid, flags, .. } => {
+            if let Some(m) = user.selected.as_mut() {
+                if let Err(e) = m.set_flags(uid, flags) {
+                    host.warn(&format!("storing flags of UID {uid}: {e}"));
+                }
+            }
+            Ok(())
+        }
+        Event::Expunged { uids, .. } => {
+            if let Some(m) = user.selected.as_mut() {
+                if let Err(e) = m.expunge(&uids) {
+                    host.warn(&format!("expunging: {e}"));
+                }
+            }
+            Ok(())
+        }
+        Event::MailboxOp(op) => {
+            let result = match (&user.store, &op) {
+                (None, _) => Err("not logged in".to_string()),
+                (Some(st), MailboxOp::Create(name)) => st.create(name).map_err(|e| e.to_string()),
+                (Some(st), MailboxOp::Delete(name)) => st.delete(name).map_err(|e| e.to_string()),
+                (Some(st), MailboxOp::Rename(from, to)) => st.rename(from, to).map_err(|e| e.to_string()),
+            };
+            imap.mailbox_op_done(result)
+        }
+        Event::CopyMessages {
+            uids, destination, ..
+        } => {
+            let outcome = match (&user.selected, &user.store) {
+                (Some(m), Some(st)) => match m.copy_to(&uids, st, &destination) {
+                    Ok(Some((uid_validity, uids))) => CopyOutcome::Copied { uid_validity, uids },
+                    Ok(None) => CopyOutcome::NoSuchMailbox,
+                    Err(e) => {
+                        host.warn(&format!("copying to {destination}: {e}"));
+                        CopyOutcome::Failed("Copy failed.".into())
+                    }
+                },
+                _ => CopyOutcome::Failed("No mailbox selected.".into()),
+            };
+            imap.copy_done(outcome)
+        }
+        other => return Some(other),
+    };
+    if let Err(e) = result {
+        host.warn(&e.to_string());
+    }
+    None
+}

@@ -1,0 +1,114 @@
+//! One IMAP connection of `mail-server`: the `mail-imap-min` session over
+//! the users' Maildirs (`mail/<user>/Maildir`, shared with POP3).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_imap_min::{Config, Event, ImapSession};
+use mail_sasl::{VerifyOutcome, VerifyRequest};
+use mail_tls::tokio::{Action, ServeOptions};
+use mail_tls::{Secured, SecuredEvent};
+
+use super::log_safe;
+use super::pop3::cleartext_allowed;
+use super::runtime::{Accepted, Shared};
+use crate::imap_mailbox::{self, ImapHost, UserState};
+use crate::imap_store::ImapStore;
+
+/// IMAP idle timeout (RFC 3501 §5.4: at least 30 minutes).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+struct Host<'a> {
+    shared: &'a Shared,
+}
+
+impl ImapHost for Host<'_> {
+    fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        tokio::task::block_in_place(|| self.shared.backend.verify(request))
+    }
+
+    fn store(&self, user: &str) -> std::io::Result<ImapStore> {
+        ImapStore::for_maildir(self.shared.spool.maildir(user)?)
+    }
+
+    fn warn(&self, message: &str) {
+        tracing::info!("imap: warning: {message}");
+    }
+}
+
+/// Serve one IMAP connection.
+pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
+    let Accepted {
+        stream,
+        peer,
+        local,
+        initial_input,
+        slot,
+    } = accepted;
+    let _slot = slot;
+    let listener = &shared.config.imap[index];
+    let mut config = Config::new(
+        shared.hostname.clone(),
+        shared.backend.capabilities(),
+        Shared::nonce_seed(),
+    );
+    let tls = shared.tls.as_ref().map(|t| t.imap.clone());
+    config.starttls = tls.is_some() && listener.tls == "starttls";
+    config.implicit_tls = listener.tls == "wrapper";
+    config.mechanisms = shared.mechanisms;
+    config.mechanisms.tls_auth_only = !cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
+    config.failure_policy = shared.failures;
+    let session = ImapSession::new(config);
+    let secured = match (tls, listener.tls.as_str()) {
+        (Some(tls), "wrapper") => Secured::implicit(session, tls),
+        (Some(tls), "starttls") => Secured::starttls(session, Some(tls)),
+        _ => Secured::starttls(session, None),
+    };
+    let host = Host { shared: &shared };
+    let mut user = UserState::default();
+    let (rip, lip) = (peer.ip(), local.ip());
+    let options = ServeOptions {
+        idle_timeout: Some(IDLE_TIMEOUT),
+        initial_input,
+    };
+    let result = mail_tls::tokio::serve_with(stream, secured, options, |imap, event| match event {
+        SecuredEvent::TlsEstablished(info) => {
+            tracing::info!("imap-login: TLS connection established from [{rip}]: {info}");
+            Action::Continue
+        }
+        SecuredEvent::InjectionDiscarded { bytes } => {
+            tracing::info!(
+                "imap-login: warning: [{rip}]: discarded {bytes} bytes of cleartext received after STARTTLS"
+            );
+            Action::Continue
+        }
+        SecuredEvent::Session(event) => match imap_mailbox::handle(imap, event, &host, &mut user) {
+            None => Action::Continue,
+            Some(event) => on_event(imap, event, rip, lip),
+        },
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::info!("imap: Disconnected: rip={rip} ({e})");
+    }
+}
+
+fn on_event(imap: &ImapSession, event: Event, rip: std::net::IpAddr, lip: std::net::IpAddr) -> Action {
+    let tls = if imap.is_secure() { ", TLS" } else { "" };
+    match event {
+        Event::AuthSucceeded { mechanism, identity } => {
+            tracing::info!(
+                "imap-login: Login: user=<{}>, method={mechanism}, rip={rip}, lip={lip}{tls}",
+                log_safe(identity.authorized_user())
+            );
+        }
+        Event::AuthFailed { mechanism, .. } => {
+            tracing::info!(
+                "imap-login: Aborted login (auth failed): method={mechanism}, rip={rip}, lip={lip}{tls}"
+            );
+        }
+        Event::Delay(d) => return Action::Delay(d),
+        _ => {}
+    }
+    Action::Continue
+}

@@ -1,0 +1,136 @@
+//! One POP3 connection of `mail-server`: the `mail-pop3` session over the
+//! users' Maildirs (shared with IMAP, locked per user while open).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_pop3::{Config, Event, Pop3Session};
+use mail_sasl::{StoredSecret, VerifyOutcome, VerifyRequest};
+use mail_tls::tokio::{Action, ServeOptions};
+use mail_tls::{Secured, SecuredEvent};
+
+use super::config::CleartextAuth;
+use super::log_safe;
+use super::runtime::{Accepted, Shared};
+use crate::maildir::Maildir;
+use crate::pop3_maildrop::{self, Maildrop, Pop3Host};
+
+/// POP3 idle timeout (RFC 1939 §3: at least 10 minutes).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+struct Host<'a> {
+    shared: &'a Shared,
+}
+
+impl Pop3Host for Host<'_> {
+    fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        tokio::task::block_in_place(|| self.shared.backend.verify(request))
+    }
+
+    fn apop_secret(&self, user: &str) -> Option<StoredSecret> {
+        self.shared.passwd.as_ref().and_then(|p| p.current().lookup(user))
+    }
+
+    fn maildir(&self, user: &str) -> std::io::Result<Maildir> {
+        self.shared.spool.maildir(user)
+    }
+
+    fn warn(&self, message: &str) {
+        tracing::info!("pop3: warning: {message}");
+    }
+}
+
+/// Whether cleartext authentication is allowed for this client on listener `allow`.
+pub fn cleartext_allowed(shared: &Shared, allow: CleartextAuth, peer: SocketAddr) -> bool {
+    match allow {
+        CleartextAuth::Always => true,
+        CleartextAuth::Trusted => shared.is_trusted(peer.ip()),
+        CleartextAuth::Never => false,
+    }
+}
+
+/// Serve one POP3 connection.
+pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
+    let Accepted {
+        stream,
+        peer,
+        local,
+        initial_input,
+        slot,
+    } = accepted;
+    let _slot = slot;
+    let listener = &shared.config.pop3[index];
+    let mut config = Config::new(
+        shared.hostname.clone(),
+        shared.backend.capabilities(),
+        Shared::nonce_seed(),
+    );
+    let tls = shared.tls.as_ref().map(|t| t.pop3.clone());
+    config.starttls = tls.is_some() && listener.tls == "starttls";
+    config.secure_from_start = listener.tls == "wrapper";
+    config.mechanisms = shared.mechanisms;
+    config.mechanisms.tls_auth_only = !cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
+    config.failure_policy = shared.failures;
+    config.realm = shared
+        .config
+        .auth
+        .realm
+        .clone()
+        .unwrap_or_else(|| shared.hostname.clone());
+    config.implementation = Some("mailcrates mail-server".into());
+    let session = Pop3Session::new(config);
+    let secured = match (tls, listener.tls.as_str()) {
+        (Some(tls), "wrapper") => Secured::implicit(session, tls),
+        (Some(tls), "starttls") => Secured::starttls(session, Some(tls)),
+        _ => Secured::starttls(session, None),
+    };
+    let host = Host { shared: &shared };
+    let mut maildrop = Maildrop::default();
+    let (rip, lip) = (peer.ip(), local.ip());
+    let options = ServeOptions {
+        idle_timeout: Some(IDLE_TIMEOUT),
+        initial_input,
+    };
+    let result = mail_tls::tokio::serve_with(stream, secured, options, |pop, event| match event {
+        SecuredEvent::TlsEstablished(info) => {
+            tracing::info!("pop3-login: TLS connection established from [{rip}]: {info}");
+            Action::Continue
+        }
+        SecuredEvent::InjectionDiscarded { bytes } => {
+            tracing::info!(
+                "pop3-login: warning: [{rip}]: discarded {bytes} bytes of cleartext received after STLS"
+            );
+            Action::Continue
+        }
+        SecuredEvent::Session(event) => match pop3_maildrop::handle(pop, event, &host, &mut maildrop) {
+            None => Action::Continue,
+            Some(event) => on_event(pop, event, rip, lip),
+        },
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::info!("pop3: Disconnected: rip={rip} ({e})");
+    }
+}
+
+fn on_event(pop: &Pop3Session, event: Event, rip: std::net::IpAddr, lip: std::net::IpAddr) -> Action {
+    let tls = if pop.is_secure() { ", TLS" } else { "" };
+    match event {
+        Event::AuthSucceeded { method, identity } => {
+            tracing::info!(
+                "pop3-login: Login: user=<{}>, method={method}, rip={rip}, lip={lip}{tls}",
+                log_safe(identity.authorized_user())
+            );
+        }
+        Event::AuthFailed { method, user, .. } => {
+            tracing::info!(
+                "pop3-login: Aborted login (auth failed): user=<{}>, method={method}, rip={rip}, lip={lip}{tls}",
+                log_safe(user.as_deref().unwrap_or(""))
+            );
+        }
+        Event::Delay(d) => return Action::Delay(d),
+        _ => {}
+    }
+    Action::Continue
+}

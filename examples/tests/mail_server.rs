@@ -1,0 +1,397 @@
+//! The reference server `mail-server` as users run it: subcommands, exit
+//! codes, and mail submitted on 587 read back over POP3 and IMAP with real
+//! clients (Python smtplib/poplib/imaplib, swaks, curl).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mail_examples::testing::{
+    free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
+
+fn passwd_line(scheme: &str, user: &str, password: &str) -> String {
+    let mut child = Command::new(BIN)
+        .args(["passwd", "--scheme", scheme, user])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "passwd {scheme} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Ports {
+    smtp: u16,
+    submission: u16,
+    submissions: u16,
+    pop3: u16,
+    pop3s: u16,
+    imap: u16,
+    imaps: u16,
+}
+
+/// A configuration with every listener on free loopback ports, users
+/// `alice` (SHA512-CRYPT) and `bob` ({PLAIN}, so CRAM-MD5 works for him).
+fn setup(dir: &Path) -> Ports {
+    let status = Command::new(BIN)
+        .args(["genkey", "--days", "2", "--out-dir"])
+        .arg(dir)
+        .args(["--san", "127.0.0.1", "localhost"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let users = passwd_line("SHA512-CRYPT", "alice", "wonderland") + &passwd_line("PLAIN", "bob", "builder");
+    std::fs::write(dir.join("users"), users).unwrap();
+    let p = Ports {
+        smtp: free_port(),
+        submission: free_port(),
+        submissions: free_port(),
+        pop3: free_port(),
+        pop3s: free_port(),
+        imap: free_port(),
+        imaps: free_port(),
+    };
+    let config = format!(
+        r#"myhostname = "localhost"
+state_dir = "state"
+mydestination = ["localhost"]
+mynetworks = ["127.0.0.1/32"]
+
+[tls]
+cert_file = "localhost.crt"
+key_file = "localhost.key"
+
+[auth]
+passwd_file = "users"
+failure_delay_ms = 100
+
+[[smtp]]
+listen = "127.0.0.1:{}"
+tls = "may"
+
+[[smtp]]
+listen = "127.0.0.1:{}"
+tls = "encrypt"
+require_auth = true
+
+[[smtp]]
+listen = "127.0.0.1:{}"
+tls = "wrapper"
+require_auth = true
+
+[[pop3]]
+listen = "127.0.0.1:{}"
+
+[[pop3]]
+listen = "127.0.0.1:{}"
+tls = "wrapper"
+
+[[imap]]
+listen = "127.0.0.1:{}"
+
+[[imap]]
+listen = "127.0.0.1:{}"
+tls = "wrapper"
+"#,
+        p.smtp, p.submission, p.submissions, p.pop3, p.pop3s, p.imap, p.imaps
+    );
+    std::fs::write(dir.join("mail.toml"), config).unwrap();
+    p
+}
+
+fn start(dir: &Path, ports: &Ports) -> ChildGuard {
+    let child = ChildGuard::spawn(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(dir.join("mail.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("server.log")).unwrap()),
+    )
+    .unwrap();
+    for port in [ports.smtp, ports.submission, ports.imaps] {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(
+            wait_for_port(addr, Duration::from_secs(20)),
+            "mail-server did not listen on {port}"
+        );
+    }
+    child
+}
+
+fn python(script: &str) -> (bool, String) {
+    let out = Command::new("python3").args(["-c", script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn submission_587_is_read_back_over_pop3_and_imap_byte_for_byte() {
+    if !require_python_module("ssl") {
+        return;
+    }
+    let dir = TempDir::new("mail-server");
+    let ports = setup(dir.path());
+    let _server = start(dir.path(), &ports);
+    let ca = dir.path().join("localhost.crt");
+    let script = format!(
+        r#"
+import smtplib, poplib, imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile="{ca}")
+body = "Subject: round trip\r\nFrom: alice@localhost\r\n\r\nline one\r\n.dotted line\r\n"
+s = smtplib.SMTP("127.0.0.1", {sub})
+s.ehlo("client.test")
+assert "auth" not in s.esmtp_features, "AUTH offered before STARTTLS on 587"
+code, _ = s.mail("alice@localhost")
+assert code == 530, code
+s.starttls(context=ctx)
+s.ehlo("client.test")
+s.login("alice", "wonderland")
+s.sendmail("alice@localhost", ["alice@localhost"], body)
+s.quit()
+p = poplib.POP3("127.0.0.1", {pop3})
+p.stls(context=ctx)
+p.user("alice"); p.pass_("wonderland")
+resp, lines, octets = p.retr(1)
+popped = b"\r\n".join(lines) + b"\r\n"
+p.quit()
+m = imaplib.IMAP4_SSL("127.0.0.1", {imaps}, ssl_context=ctx)
+m.login("alice", "wonderland")
+m.select("INBOX")
+typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
+fetched = data[0][1]
+m.logout()
+assert popped == fetched, (popped, fetched)
+assert fetched.startswith(b"Received: from client.test"), fetched[:200]
+assert b"with ESMTPSA" in fetched and b"TLSv1.3" in fetched
+assert fetched.endswith(b"\r\nline one\r\n.dotted line\r\n"), fetched
+print("OK")
+"#,
+        ca = ca.display(),
+        sub = ports.submission,
+        pop3 = ports.pop3,
+        imaps = ports.imaps,
+    );
+    let (ok, out) = python(&script);
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(ok, "{out}\n--- server log ---\n{log}");
+    assert!(log.contains("sasl_method=PLAIN, sasl_username=alice"), "{log}");
+    assert!(
+        log.contains("relay=local, status=sent (delivered to maildir)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("pop3-login: Login: user=<alice>, method=USER"),
+        "{log}"
+    );
+    assert!(!log.contains("wonderland"), "a password reached the log");
+}
+
+#[test]
+fn port_policy_of_the_seeds() {
+    let Some(swaks) = require_tool("swaks") else {
+        return;
+    };
+    let dir = TempDir::new("mail-server-policy");
+    let ports = setup(dir.path());
+    let _server = start(dir.path(), &ports);
+    let swaks_run = |args: &[&str]| {
+        let out = Command::new(&swaks)
+            .args(["--tls-verify", "--tls-ca-path"])
+            .arg(dir.path().join("localhost.crt"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let p = |port: u16| format!("127.0.0.1:{port}");
+    // 25 relays for mynetworks (127.0.0.1) without AUTH.
+    let (rc, out) = swaks_run(&[
+        "--server",
+        &p(ports.smtp),
+        "--to",
+        "x@remote.test",
+        "--from",
+        "a@localhost",
+    ]);
+    assert_eq!(rc, Some(0), "{out}");
+    // 25 accepts local mail from an outside address (127.0.0.2), but does not relay for it.
+    let outside = ["--local-interface", "127.0.0.2"];
+    let (rc, out) = swaks_run(
+        &[
+            &["--server", &p(ports.smtp), "--to", "bob@localhost"][..],
+            &outside,
+        ]
+        .concat(),
+    );
+    assert_eq!(rc, Some(0), "{out}");
+    let (rc, out) = swaks_run(
+        &[
+            &["--server", &p(ports.smtp), "--to", "x@remote.test"][..],
+            &outside,
+        ]
+        .concat(),
+    );
+    assert_eq!(rc, Some(24), "{out}");
+    assert!(
+        out.contains("554 5.7.1 <x@remote.test>: Relay access denied"),
+        "{out}"
+    );
+    // 25 relays for outsiders after STARTTLS + AUTH (CRAM-MD5 with a {PLAIN} user).
+    let (rc, out) = swaks_run(
+        &[
+            &[
+                "--server",
+                &p(ports.smtp),
+                "--to",
+                "x@remote.test",
+                "--tls",
+                "--auth",
+                "CRAM-MD5",
+            ][..],
+            &["--auth-user", "bob", "--auth-password", "builder"],
+            &outside,
+        ]
+        .concat(),
+    );
+    assert_eq!(rc, Some(0), "{out}");
+    // 587 without STARTTLS accepts no mail.
+    let (rc, out) = swaks_run(&["--server", &p(ports.submission), "--to", "bob@localhost"]);
+    assert_ne!(rc, Some(0), "{out}");
+    assert!(
+        out.contains("530 5.7.0 Must issue a STARTTLS command first"),
+        "{out}"
+    );
+    // 587 with STARTTLS but without AUTH accepts no mail.
+    let (rc, out) = swaks_run(&["--server", &p(ports.submission), "--tls", "--to", "bob@localhost"]);
+    assert_ne!(rc, Some(0), "{out}");
+    assert!(out.contains("530 5.7.0 Authentication required"), "{out}");
+    // 465: implicit TLS + AUTH relays.
+    let (rc, out) = swaks_run(&[
+        "--server",
+        &p(ports.submissions),
+        "--tls-on-connect",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice",
+        "--auth-password",
+        "wonderland",
+        "--to",
+        "x@remote.test",
+    ]);
+    assert_eq!(rc, Some(0), "{out}");
+    // Unknown local user.
+    let (rc, out) = swaks_run(&["--server", &p(ports.smtp), "--to", "nobody@localhost"]);
+    assert_ne!(rc, Some(0), "{out}");
+    assert!(out.contains("550 5.1.1 <nobody@localhost>"), "{out}");
+    // Relayed mail is queued durably with its envelope.
+    let queue = dir.path().join("state/queue");
+    let envs: Vec<_> = std::fs::read_dir(&queue)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "env"))
+        .collect();
+    assert_eq!(envs.len(), 3, "three relayed messages queued");
+}
+
+#[test]
+fn subcommands_and_exit_codes() {
+    let dir = TempDir::new("mail-server-cli");
+    let ports = setup(dir.path());
+    // check-config prints the effective listeners.
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg("--config")
+        .arg(dir.path().join("mail.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "smtp 127.0.0.1:{} profile=submission tls=encrypt",
+            ports.submission
+        )),
+        "{text}"
+    );
+    // A bad key names the key: exit 1.
+    std::fs::write(dir.path().join("bad.toml"), "[auth]\nbackend = \"ldap\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg("--config")
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auth.backend"),
+        "{out:?}"
+    );
+    // A private key readable by others stops the start: exit 1, naming the file.
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.path().join("localhost.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("mail.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("localhost.key"),
+        "{out:?}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A port already taken: exit 2.
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", ports.imap)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("mail.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imap[0].listen"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn sigterm_is_a_clean_shutdown() {
+    let dir = TempDir::new("mail-server-term");
+    let ports = setup(dir.path());
+    let mut server = start(dir.path(), &ports);
+    let pid = server.0.id();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..100 {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("mail-server did not stop within 10 s of SIGTERM");
+}
