@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use mail_imap_min::{Config, Event, ImapSession};
 use mail_sasl::{VerifyOutcome, VerifyRequest};
-use mail_tls::tokio::{Action, ServeOptions};
-use mail_tls::{Secured, SecuredEvent};
+use mail_tls::tokio::Action;
 
 use super::log_safe;
 use super::pop3::cleartext_allowed;
@@ -59,34 +58,22 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.mechanisms.tls_auth_only = !cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
     let session = ImapSession::new(config);
-    let secured = match (tls, listener.tls.as_str()) {
-        (Some(tls), "wrapper") => Secured::implicit(session, tls),
-        (Some(tls), "starttls") => Secured::starttls(session, Some(tls)),
-        _ => Secured::starttls(session, None),
-    };
+    let secured = super::connection::secure(session, tls, &listener.tls);
     let host = Host { shared: &shared };
     let mut user = UserState::default();
     let (rip, lip) = (peer.ip(), local.ip());
-    let options = ServeOptions {
-        idle_timeout: Some(IDLE_TIMEOUT),
+    let result = super::connection::serve(
+        "imap-login",
+        stream,
+        secured,
+        rip,
+        IDLE_TIMEOUT,
         initial_input,
-    };
-    let result = mail_tls::tokio::serve_with(stream, secured, options, |imap, event| match event {
-        SecuredEvent::TlsEstablished(info) => {
-            tracing::info!("imap-login: TLS connection established from [{rip}]: {info}");
-            Action::Continue
-        }
-        SecuredEvent::InjectionDiscarded { bytes } => {
-            tracing::info!(
-                "imap-login: warning: [{rip}]: discarded {bytes} bytes of cleartext received after STARTTLS"
-            );
-            Action::Continue
-        }
-        SecuredEvent::Session(event) => match imap_mailbox::handle(imap, event, &host, &mut user) {
+        |imap, event| match imap_mailbox::handle(imap, event, &host, &mut user) {
             None => Action::Continue,
             Some(event) => on_event(imap, event, rip, lip),
         },
-    })
+    )
     .await;
     if let Err(e) = result {
         tracing::info!("imap: Disconnected: rip={rip} ({e})");

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod connection;
 pub mod date;
 pub mod imap;
 pub mod limits;

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use mail_pop3::{Config, Event, Pop3Session};
 use mail_sasl::{StoredSecret, VerifyOutcome, VerifyRequest};
-use mail_tls::tokio::{Action, ServeOptions};
-use mail_tls::{Secured, SecuredEvent};
+use mail_tls::tokio::Action;
 
 use super::config::CleartextAuth;
 use super::log_safe;
@@ -80,34 +79,22 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         .unwrap_or_else(|| shared.hostname.clone());
     config.implementation = Some("mailcrates mail-server".into());
     let session = Pop3Session::new(config);
-    let secured = match (tls, listener.tls.as_str()) {
-        (Some(tls), "wrapper") => Secured::implicit(session, tls),
-        (Some(tls), "starttls") => Secured::starttls(session, Some(tls)),
-        _ => Secured::starttls(session, None),
-    };
+    let secured = super::connection::secure(session, tls, &listener.tls);
     let host = Host { shared: &shared };
     let mut maildrop = Maildrop::default();
     let (rip, lip) = (peer.ip(), local.ip());
-    let options = ServeOptions {
-        idle_timeout: Some(IDLE_TIMEOUT),
+    let result = super::connection::serve(
+        "pop3-login",
+        stream,
+        secured,
+        rip,
+        IDLE_TIMEOUT,
         initial_input,
-    };
-    let result = mail_tls::tokio::serve_with(stream, secured, options, |pop, event| match event {
-        SecuredEvent::TlsEstablished(info) => {
-            tracing::info!("pop3-login: TLS connection established from [{rip}]: {info}");
-            Action::Continue
-        }
-        SecuredEvent::InjectionDiscarded { bytes } => {
-            tracing::info!(
-                "pop3-login: warning: [{rip}]: discarded {bytes} bytes of cleartext received after STLS"
-            );
-            Action::Continue
-        }
-        SecuredEvent::Session(event) => match pop3_maildrop::handle(pop, event, &host, &mut maildrop) {
+        |pop, event| match pop3_maildrop::handle(pop, event, &host, &mut maildrop) {
             None => Action::Continue,
             Some(event) => on_event(pop, event, rip, lip),
         },
-    })
+    )
     .await;
     if let Err(e) = result {
         tracing::info!("pop3: Disconnected: rip={rip} ({e})");

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use mail_smtp_submit::policy::{RelayPolicy, Restriction};
 use mail_smtp_submit::{BareLf, ClientInfo, Config, Event, Profile, Reply, SmtpSession, TlsMode};
-use mail_tls::tokio::{Action, ServeOptions};
-use mail_tls::{Secured, SecuredEvent};
+use mail_tls::tokio::Action;
 
 use super::log_safe;
 use super::runtime::{Accepted, Shared};
@@ -105,19 +104,18 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let mut config = session_config(&shared, index);
     config.nonce_seed = Shared::nonce_seed();
     let session = SmtpSession::new(Arc::new(config), ClientInfo::new(ip));
-    let secured = match (&shared.tls, shared.config.smtp[index].tls.as_str()) {
-        (Some(tls), "wrapper") => Secured::implicit(session, tls.smtp.clone()),
-        (Some(tls), "may" | "encrypt") => Secured::starttls(session, Some(tls.smtp.clone())),
-        _ => Secured::starttls(session, None),
-    };
+    let tls = shared.tls.as_ref().map(|t| t.smtp.clone());
+    let secured = super::connection::secure(session, tls, &shared.config.smtp[index].tls);
     let mut tx: Option<Transaction> = None;
-    let options = ServeOptions {
-        idle_timeout: Some(IDLE_TIMEOUT),
+    let result = super::connection::serve(
+        "smtpd",
+        stream,
+        secured,
+        ip,
+        IDLE_TIMEOUT,
         initial_input,
-    };
-    let result = mail_tls::tokio::serve_with(stream, secured, options, |session, event| {
-        on_event(&shared, ip, session, event, &mut tx)
-    })
+        |session, event| on_event(&shared, ip, session, event, &mut tx),
+    )
     .await;
     if let Some(t) = tx.take() {
         if let Some(incoming) = t.incoming {
@@ -134,22 +132,9 @@ fn on_event(
     shared: &Shared,
     ip: std::net::IpAddr,
     session: &mut SmtpSession,
-    event: SecuredEvent<Event>,
+    event: Event,
     tx: &mut Option<Transaction>,
 ) -> Action {
-    let event = match event {
-        SecuredEvent::TlsEstablished(info) => {
-            tracing::info!("smtpd: TLS connection established from [{ip}]: {info}");
-            return Action::Continue;
-        }
-        SecuredEvent::InjectionDiscarded { bytes } => {
-            tracing::info!(
-                "smtpd: warning: [{ip}]: discarded {bytes} bytes of cleartext received after STARTTLS (command injection attempt?)"
-            );
-            return Action::Continue;
-        }
-        SecuredEvent::Session(event) => event,
-    };
     match event {
         Event::AuthVerify(request) => {
             let outcome = tokio::task::block_in_place(|| shared.backend.verify(&request));

@@ -1,0 +1,54 @@
+//! What every connection of `mail-server` does alike, whatever its
+//! protocol: pick plaintext/STARTTLS/implicit TLS, log TLS facts and
+//! STARTTLS injection attempts, run the tokio driver with an idle timeout.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use mail_proto::Session;
+use mail_tls::tokio::{Action, ServeOptions};
+use mail_tls::{Secured, SecuredEvent, ServerTls};
+use tokio::net::TcpStream;
+
+/// Wrap `session` for a listener whose `tls` setting is `mode`: `wrapper`
+/// is implicit TLS; `may`, `encrypt` and `starttls` offer STARTTLS when a
+/// certificate is configured; `none` never does.
+pub fn secure<S: Session>(session: S, tls: Option<ServerTls>, mode: &str) -> Secured<S> {
+    match (tls, mode) {
+        (Some(tls), "wrapper") => Secured::implicit(session, tls),
+        (Some(tls), "may" | "encrypt" | "starttls") => Secured::starttls(session, Some(tls)),
+        _ => Secured::starttls(session, None),
+    }
+}
+
+/// Serve one connection to its end. `service` prefixes the log lines
+/// (`smtpd`, `pop3-login`, `imap-login`); `on_event` answers the session's
+/// own events. Returns the driver's result (an idle timeout is `TimedOut`).
+pub async fn serve<S: Session>(
+    service: &str,
+    stream: TcpStream,
+    secured: Secured<S>,
+    client: IpAddr,
+    idle_timeout: Duration,
+    initial_input: Vec<u8>,
+    mut on_event: impl FnMut(&mut S, S::Event) -> Action,
+) -> std::io::Result<()> {
+    let options = ServeOptions {
+        idle_timeout: Some(idle_timeout),
+        initial_input,
+    };
+    mail_tls::tokio::serve_with(stream, secured, options, |session, event| match event {
+        SecuredEvent::TlsEstablished(info) => {
+            tracing::info!("{service}: TLS connection established from [{client}]: {info}");
+            Action::Continue
+        }
+        SecuredEvent::InjectionDiscarded { bytes } => {
+            tracing::info!(
+                "{service}: warning: [{client}]: discarded {bytes} bytes of cleartext received after STARTTLS (command injection attempt?)"
+            );
+            Action::Continue
+        }
+        SecuredEvent::Session(event) => on_event(session, event),
+    })
+    .await
+}
