@@ -131,6 +131,38 @@ pub fn handle(
             };
             imap.copy_done(outcome)
         }
+        Event::AppendMessage {
+            mailbox,
+            flags,
+            internal_date,
+            message,
+        } => {
+            let stored = match &user.store {
+                Some(st) => st.append(&mailbox, flags, internal_date, &message),
+                None => Ok(None),
+            };
+            let outcome = match stored {
+                Ok(Some((uid_validity, meta))) => {
+                    if imap.selected_mailbox() == Some(mailbox.as_str()) {
+                        // Our own view of the selected mailbox learns the new file too.
+                        if let Some(Ok(Some(reopened))) = user.store.as_ref().map(|st| st.open(&mailbox)) {
+                            user.selected = Some(reopened);
+                        }
+                        imap.mailbox_new_messages(vec![meta]);
+                    }
+                    CopyOutcome::Copied {
+                        uid_validity,
+                        uids: vec![meta.uid],
+                    }
+                }
+                Ok(None) => CopyOutcome::NoSuchMailbox,
+                Err(e) => {
+                    host.warn(&format!("appending to {mailbox}: {e}"));
+                    CopyOutcome::Failed("Append failed.".into())
+                }
+            };
+            imap.append_done(outcome)
+        }
         other => return Some(other),
     };
     if let Err(e) = result {

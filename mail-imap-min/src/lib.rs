@@ -48,8 +48,8 @@
 //! [`Event::OpenMailbox`] (SELECT/EXAMINE/STATUS) → `mailbox_opened`,
 //! [`Event::ListMailboxes`] → `mailbox_list`, [`Event::FetchMessage`] (FETCH
 //! and SEARCH needing bytes, one message at a time) → `message_content`,
-//! [`Event::MailboxOp`] → `mailbox_op_done`, [`Event::CopyMessages`] →
-//! `copy_done`. Changes to persist are notifications: [`Event::FlagsChanged`],
+//! [`Event::MailboxOp`] → `mailbox_op_done`, [`Event::CopyMessages`] (COPY,
+//! MOVE) → `copy_done`, [`Event::AppendMessage`] → `append_done`. Changes to persist are notifications: [`Event::FlagsChanged`],
 //! [`Event::Expunged`]. Changes made by others are reported to the session
 //! (`mailbox_new_messages`, `mailbox_expunged`, `mailbox_flags_changed`)
 //! and announced as `EXISTS`/`EXPUNGE`/`FETCH` when IMAP allows (at once

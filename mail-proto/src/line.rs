@@ -157,14 +157,20 @@ mod tests {
     fn crlf_and_bare_lf() {
         let mut r = LineReader::new(10);
         r.push(b"a\r\nb\n\r\n");
-        assert_eq!(collect(&mut r), vec![Some(b"a".to_vec()), Some(b"b".to_vec()), Some(vec![])]);
+        assert_eq!(
+            collect(&mut r),
+            vec![Some(b"a".to_vec()), Some(b"b".to_vec()), Some(vec![])]
+        );
     }
 
     #[test]
     fn exactly_at_limit_is_accepted() {
         let mut r = LineReader::new(4);
         r.push(b"abcd\r\nabcde\r\nok\r\n");
-        assert_eq!(collect(&mut r), vec![Some(b"abcd".to_vec()), None, Some(b"ok".to_vec())]);
+        assert_eq!(
+            collect(&mut r),
+            vec![Some(b"abcd".to_vec()), None, Some(b"ok".to_vec())]
+        );
     }
 
     #[test]

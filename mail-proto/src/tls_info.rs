@@ -44,6 +44,9 @@ mod tests {
             bits: 256,
             ..TlsInfo::default()
         };
-        assert_eq!(info.to_string(), "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)");
+        assert_eq!(
+            info.to_string(),
+            "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+        );
     }
 }

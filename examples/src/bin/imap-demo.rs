@@ -19,10 +19,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_examples::imap_store::{ImapStore, OpenMailbox};
-use mail_imap_min::{Config, CopyOutcome, Event, ImapSession, MailboxOp, OpenPurpose};
+use mail_examples::imap_mailbox::{self, ImapHost, UserState};
+use mail_examples::imap_store::ImapStore;
+use mail_imap_min::{Config, Event, ImapSession};
 use mail_sasl::passwd_file::PasswdFile;
-use mail_sasl::{CredentialBackend, Mechanism, MechanismSet};
+use mail_sasl::{CredentialBackend, Mechanism, MechanismSet, VerifyOutcome, VerifyRequest};
 use mail_tls::{blocking, MailProtocol, Secured, SecuredEvent, ServerTls};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -166,12 +167,6 @@ fn main() -> ExitCode {
 }
 
 /// What one connection has open.
-#[derive(Default)]
-struct UserState {
-    store: Option<ImapStore>,
-    selected: Option<OpenMailbox>,
-}
-
 fn connection(stream: TcpStream, s: &Settings) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(1800)))?;
     stream.set_write_timeout(Some(Duration::from_secs(600)))?;
@@ -194,151 +189,41 @@ fn connection(stream: TcpStream, s: &Settings) -> std::io::Result<()> {
                 "imap-demo: discarded {bytes} bytes of cleartext sent after STARTTLS (injection attempt)"
             )
         }
-        SecuredEvent::Session(event) => handle(imap, event, s, &mut user),
+        SecuredEvent::Session(event) => {
+            if let Some(event) = imap_mailbox::handle(imap, event, s, &mut user) {
+                log_event(event);
+            }
+        }
     })
 }
 
-fn handle(imap: &mut ImapSession, event: Event, s: &Settings, user: &mut UserState) {
-    let result = match event {
-        Event::AuthVerify(request) => imap.auth_verified(s.backend.verify(&request)),
+impl ImapHost for Settings {
+    fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        self.backend.verify(request)
+    }
+
+    fn store(&self, user: &str) -> std::io::Result<ImapStore> {
+        ImapStore::for_user(&self.maildir_root, user)
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("imap-demo: {message}");
+    }
+}
+
+/// Events the mailbox handler leaves to us: logs and the failure delay.
+fn log_event(event: Event) {
+    match event {
         Event::AuthSucceeded { mechanism, identity } => {
-            let name = identity.authorized_user().to_string();
-            eprintln!("imap-demo: login: method={mechanism}, user={name}");
-            match ImapStore::for_user(&s.maildir_root, &name) {
-                Ok(store) => user.store = Some(store),
-                Err(e) => eprintln!("imap-demo: maildir of {name}: {e}"),
-            }
-            Ok(())
+            eprintln!(
+                "imap-demo: login: method={mechanism}, user={}",
+                identity.authorized_user()
+            )
         }
         Event::AuthFailed { mechanism, failure } => {
-            eprintln!("imap-demo: login failed: method={mechanism}, reason={failure:?}");
-            Ok(())
+            eprintln!("imap-demo: login failed: method={mechanism}, reason={failure:?}")
         }
-        Event::Delay(d) => {
-            std::thread::sleep(d);
-            Ok(())
-        }
-        Event::OpenMailbox { name, purpose } => {
-            let opened = user
-                .store
-                .as_ref()
-                .map(|st| st.open(&name))
-                .transpose()
-                .map(Option::flatten);
-            match opened {
-                Ok(Some(mailbox)) => {
-                    let view = mailbox.view.clone();
-                    if purpose != OpenPurpose::Status {
-                        user.selected = Some(mailbox);
-                    }
-                    imap.mailbox_opened(Some(view))
-                }
-                Ok(None) => imap.mailbox_opened(None),
-                Err(e) => {
-                    eprintln!("imap-demo: opening {name}: {e}");
-                    imap.mailbox_opened(None)
-                }
-            }
-        }
-        Event::ListMailboxes => {
-            let names = user
-                .store
-                .as_ref()
-                .map(|st| st.list_mailboxes())
-                .transpose()
-                .unwrap_or_else(|e| {
-                    eprintln!("imap-demo: listing mailboxes: {e}");
-                    None
-                });
-            imap.mailbox_list(names.unwrap_or_default())
-        }
-        Event::FetchMessage { uid } => {
-            let content = user.selected.as_ref().and_then(|m| match m.read(uid) {
-                Ok(data) => Some(data),
-                Err(e) => {
-                    eprintln!("imap-demo: reading UID {uid}: {e}");
-                    None
-                }
-            });
-            imap.message_content(content)
-        }
-        Event::FlagsChanged { uid, flags, .. } => {
-            if let Some(m) = user.selected.as_mut() {
-                if let Err(e) = m.set_flags(uid, flags) {
-                    eprintln!("imap-demo: storing flags of UID {uid}: {e}");
-                }
-            }
-            Ok(())
-        }
-        Event::Expunged { uids, .. } => {
-            if let Some(m) = user.selected.as_mut() {
-                if let Err(e) = m.expunge(&uids) {
-                    eprintln!("imap-demo: expunging: {e}");
-                }
-            }
-            Ok(())
-        }
-        Event::MailboxOp(op) => {
-            let result = match (&user.store, &op) {
-                (None, _) => Err("not logged in".to_string()),
-                (Some(st), MailboxOp::Create(name)) => st.create(name).map_err(|e| e.to_string()),
-                (Some(st), MailboxOp::Delete(name)) => st.delete(name).map_err(|e| e.to_string()),
-                (Some(st), MailboxOp::Rename(from, to)) => st.rename(from, to).map_err(|e| e.to_string()),
-            };
-            imap.mailbox_op_done(result)
-        }
-        Event::CopyMessages {
-            uids, destination, ..
-        } => {
-            let outcome = match (&user.selected, &user.store) {
-                (Some(m), Some(st)) => match m.copy_to(&uids, st, &destination) {
-                    Ok(Some((uid_validity, uids))) => CopyOutcome::Copied { uid_validity, uids },
-                    Ok(None) => CopyOutcome::NoSuchMailbox,
-                    Err(e) => {
-                        eprintln!("imap-demo: copying to {destination}: {e}");
-                        CopyOutcome::Failed("Copy failed.".into())
-                    }
-                },
-                _ => CopyOutcome::Failed("No mailbox selected.".into()),
-            };
-            imap.copy_done(outcome)
-        }
-        Event::AppendMessage {
-            mailbox,
-            flags,
-            internal_date,
-            message,
-        } => {
-            let stored = match &user.store {
-                Some(st) => st.append(&mailbox, flags, internal_date, &message),
-                None => Ok(None),
-            };
-            let outcome = match stored {
-                Ok(Some((uid_validity, meta))) => {
-                    if imap.selected_mailbox() == Some(mailbox.as_str()) {
-                        // Our own view of the selected mailbox learns the new file too.
-                        if let Some(Ok(Some(reopened))) = user.store.as_ref().map(|st| st.open(&mailbox)) {
-                            user.selected = Some(reopened);
-                        }
-                        imap.mailbox_new_messages(vec![meta]);
-                    }
-                    CopyOutcome::Copied {
-                        uid_validity,
-                        uids: vec![meta.uid],
-                    }
-                }
-                Ok(None) => CopyOutcome::NoSuchMailbox,
-                Err(e) => {
-                    eprintln!("imap-demo: appending to {mailbox}: {e}");
-                    CopyOutcome::Failed("Append failed.".into())
-                }
-            };
-            imap.append_done(outcome)
-        }
-        Event::Close => Ok(()),
-        _ => Ok(()),
-    };
-    if let Err(e) = result {
-        eprintln!("imap-demo: {e}");
+        Event::Delay(d) => std::thread::sleep(d),
+        _ => {}
     }
 }

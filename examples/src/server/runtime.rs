@@ -94,7 +94,7 @@ impl Shared {
             }
         };
         let realm = config.auth.realm.clone().unwrap_or_else(|| hostname.clone());
-        let (backend, passwd): (Arc<dyn CredentialBackend>, _) = match config.auth.backend.as_str() {
+        let (backend, passwd): Backend = match config.auth.backend.as_str() {
             "passwd-file" => {
                 let path = config
                     .auth
@@ -172,29 +172,19 @@ impl Shared {
     }
 }
 
+/// A credential backend, and the passwd-file behind it when there is one.
+type Backend = (
+    Arc<dyn CredentialBackend>,
+    Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
+);
+
 #[cfg(feature = "pam")]
-fn pam_backend(
-    service: &str,
-) -> Result<
-    (
-        Arc<dyn CredentialBackend>,
-        Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
-    ),
-    ConfigError,
-> {
+fn pam_backend(service: &str) -> Result<Backend, ConfigError> {
     Ok((Arc::new(mail_sasl::pam_backend::PamBackend::new(service)), None))
 }
 
 #[cfg(not(feature = "pam"))]
-fn pam_backend(
-    _service: &str,
-) -> Result<
-    (
-        Arc<dyn CredentialBackend>,
-        Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
-    ),
-    ConfigError,
-> {
+fn pam_backend(_service: &str) -> Result<Backend, ConfigError> {
     Err(ConfigError(
         "auth.backend: \"pam\" needs mail-server built with --features pam".into(),
     ))
