@@ -6,16 +6,15 @@
 //! CRAM-MD5 / LOGIN) and `openssl s_client -starttls imap`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mail_examples::maildir::Maildir;
 use mail_examples::testing::{
-    free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir,
+    describe_output as text, require_python_module, require_tool, run_bounded as run, DemoServer,
 };
-use mail_sasl::passwd_file::{hash_password, Scheme};
+use mail_sasl::passwd_file::Scheme;
 
 /// ned's INBOX: CRLF files (IMAP's wire form), one with an attachment.
 fn corpus() -> Vec<Vec<u8>> {
@@ -26,106 +25,19 @@ fn corpus() -> Vec<Vec<u8>> {
     ]
 }
 
-struct ImapServer {
-    _child: ChildGuard,
-    port: u16,
-    dir: TempDir,
-}
+type ImapServer = DemoServer;
 
-impl ImapServer {
-    fn start(tls: &str, extra: &[&str]) -> Self {
-        let dir = TempDir::new("imap-demo");
-        let cert = mail_tls::self_signed(&["localhost".into(), "127.0.0.1".into()], 30).unwrap();
-        cert.write_to(dir.path(), "mail").unwrap();
-        let passwd = [
-            format!(
-                "ned:{}",
-                hash_password(Scheme::Plain, "ned", "secret", "").unwrap()
-            ),
-            format!(
-                "alice:{}",
-                hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()
-            ),
-        ]
-        .join("\n");
-        std::fs::write(dir.path().join("passwd"), passwd + "\n").unwrap();
-        let root = dir.path().join("mail");
-        let md = Maildir::for_user(&root, "ned").unwrap();
-        for m in corpus() {
-            md.deliver(&m).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imap-demo"));
-        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--tls", tls])
-            .arg("--passwd-file")
-            .arg(dir.path().join("passwd"))
-            .arg("--maildir-root")
-            .arg(&root)
-            .arg("--cert")
-            .arg(dir.path().join("mail.crt"))
-            .arg("--key")
-            .arg(dir.path().join("mail.key"))
-            .args(["--failure-delay-ms", "50"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log);
-        let child = ChildGuard::spawn(&mut cmd).expect("start imap-demo");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(
-            wait_for_port(addr, Duration::from_secs(10)),
-            "imap-demo did not listen"
-        );
-        ImapServer {
-            _child: child,
-            port,
-            dir,
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("mail.crt")
-    }
-
-    fn maildir_path(&self, user: &str) -> PathBuf {
-        self.dir.path().join("mail").join(user)
-    }
-
-    fn maildir(&self, user: &str) -> Maildir {
-        Maildir::for_user(&self.dir.path().join("mail"), user).unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::thread::sleep(Duration::from_millis(200));
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-}
-
-/// Run a command with a 60 s bound (coreutils `timeout`).
-fn run(program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn client");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(data) = stdin {
-        input.write_all(data).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// Start `imap-demo` with ned's corpus delivered.
+fn start(tls: &str, extra: &[&str]) -> ImapServer {
+    DemoServer::start(
+        env!("CARGO_BIN_EXE_imap-demo"),
+        &[
+            ("ned", Scheme::Plain, "secret"),
+            ("alice", Scheme::Sha512Crypt, "wonder land"),
+        ],
+        &[("ned", corpus())],
+        tls,
+        extra,
     )
 }
 
@@ -281,7 +193,7 @@ fn imaplib(server: &ImapServer, mode: &str) {
 
 #[test]
 fn imaplib_starttls_login_select_fetch_store_search_expunge() {
-    let server = ImapServer::start("starttls", &[]);
+    let server = start("starttls", &[]);
     imaplib(&server, "starttls");
     let log = server.log();
     assert!(log.contains("TLS connection established"), "{log}");
@@ -290,14 +202,14 @@ fn imaplib_starttls_login_select_fetch_store_search_expunge() {
 
 #[test]
 fn imaplib_imaps_cram_md5() {
-    let server = ImapServer::start("wrapper", &[]);
+    let server = start("wrapper", &[]);
     imaplib(&server, "ssl-cram");
     assert!(server.log().contains("method=CRAM-MD5"), "{}", server.log());
 }
 
 #[test]
 fn imaplib_imaps_authenticate_plain() {
-    let server = ImapServer::start("wrapper", &[]);
+    let server = start("wrapper", &[]);
     imaplib(&server, "ssl-plain");
     assert!(server.log().contains("method=PLAIN"), "{}", server.log());
 }
@@ -305,8 +217,8 @@ fn imaplib_imaps_authenticate_plain() {
 #[test]
 fn curl_starttls_and_imaps_with_every_mechanism() {
     let Some(curl) = require_tool("curl") else { return };
-    let server = ImapServer::start("starttls", &[]);
-    let ssl_server = ImapServer::start("wrapper", &[]);
+    let server = start("starttls", &[]);
+    let ssl_server = start("wrapper", &[]);
     let first = corpus().remove(0);
     let ca = server.ca().display().to_string();
     let ssl_ca = ssl_server.ca().display().to_string();
@@ -457,7 +369,7 @@ fn fetchmail_imap_starttls_cram_md5_and_login() {
     if require_tool("fetchmail").is_none() {
         return;
     }
-    let server = ImapServer::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let (out, fetched) = fetchmail_run(&server, "cram-md5", true);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(0), "{log}\n{}", server.log());
@@ -499,7 +411,7 @@ fn openssl_s_client_starttls_imap() {
     let Some(openssl) = require_tool("openssl") else {
         return;
     };
-    let server = ImapServer::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let connect = format!("127.0.0.1:{}", server.port);
     let ca = server.ca().display().to_string();
     let out = run(
@@ -532,7 +444,7 @@ fn openssl_s_client_starttls_imap() {
 
 #[test]
 fn raw_starttls_injection_and_imaps_plaintext() {
-    let server = ImapServer::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 1024];
@@ -549,7 +461,7 @@ fn raw_starttls_injection_and_imaps_plaintext() {
     );
     drop(s);
 
-    let ssl = ImapServer::start("wrapper", &[]);
+    let ssl = start("wrapper", &[]);
     let mut s = TcpStream::connect(("127.0.0.1", ssl.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"a CAPABILITY\r\n").unwrap();
@@ -595,7 +507,7 @@ impl Drop for TmuxGuard {
 fn mutt_reads_inbox_over_starttls() {
     let Some(tmux) = require_tool("tmux") else { return };
     let Some(mutt) = require_tool("mutt") else { return };
-    let server = ImapServer::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let home = server.dir.path().join("mutt-home");
     std::fs::create_dir_all(&home).unwrap();
     let rc = home.join("muttrc");
@@ -700,7 +612,7 @@ fn mutt_reads_inbox_over_starttls() {
 #[test]
 fn gsasl_and_pure_sasl_every_mechanism_including_digest_md5() {
     // gsasl and pure-sasl put the connection's host into digest-uri (`imap/127.0.0.1`).
-    let server = ImapServer::start(
+    let server = start(
         "starttls",
         &[
             "--mechanisms",

@@ -5,14 +5,12 @@
 //! DIGEST-MD5), `fetchmail` (STLS + CRAM-MD5) and `openssl s_client -starttls pop3`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mail_examples::maildir::Maildir;
-use mail_examples::testing::{free_port, require_tool, wait_for_port, ChildGuard, TempDir};
-use mail_sasl::passwd_file::{hash_password, Scheme};
+use mail_examples::testing::{describe_output as text, require_tool, run_bounded as run, DemoServer};
+use mail_sasl::passwd_file::Scheme;
 
 /// Messages delivered to ned's Maildir: bare LF endings, a leading dot, a
 /// lone dot line, no final newline, and a large one (several 64 KiB reads).
@@ -31,110 +29,23 @@ fn corpus() -> Vec<Vec<u8>> {
     ]
 }
 
-struct Pop3Server {
-    _child: ChildGuard,
-    port: u16,
-    dir: TempDir,
-}
+type Pop3Server = DemoServer;
 
-impl Pop3Server {
-    fn start(tls: &str, extra: &[&str]) -> Self {
-        let dir = TempDir::new("pop3-demo");
-        let cert = mail_tls::self_signed(&["localhost".into(), "127.0.0.1".into()], 30).unwrap();
-        cert.write_to(dir.path(), "mail").unwrap();
-        let passwd = [
-            format!(
-                "ned:{}",
-                hash_password(Scheme::Plain, "ned", "secret", "").unwrap()
-            ),
-            format!(
-                "alice:{}",
-                hash_password(Scheme::Sha512Crypt, "alice", "wonder land", "").unwrap()
-            ),
-            format!(
-                "bob:{}",
-                hash_password(Scheme::CramMd5, "bob", "builder", "").unwrap()
-            ),
-        ]
-        .join("\n");
-        std::fs::write(dir.path().join("passwd"), passwd + "\n").unwrap();
-        let root = dir.path().join("mail");
-        let md = Maildir::for_user(&root, "ned").unwrap();
-        for m in corpus() {
-            md.deliver(&m).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Maildir::for_user(&root, "alice")
-            .unwrap()
-            .deliver(b"Subject: alice\n\nhi\n")
-            .unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pop3-demo"));
-        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--tls", tls])
-            .arg("--passwd-file")
-            .arg(dir.path().join("passwd"))
-            .arg("--maildir-root")
-            .arg(&root)
-            .arg("--cert")
-            .arg(dir.path().join("mail.crt"))
-            .arg("--key")
-            .arg(dir.path().join("mail.key"))
-            .args(["--failure-delay-ms", "50"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log);
-        let child = ChildGuard::spawn(&mut cmd).expect("start pop3-demo");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(
-            wait_for_port(addr, Duration::from_secs(10)),
-            "pop3-demo did not listen"
-        );
-        Pop3Server {
-            _child: child,
-            port,
-            dir,
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("mail.crt")
-    }
-
-    fn maildir(&self, user: &str) -> Maildir {
-        Maildir::for_user(&self.dir.path().join("mail"), user).unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::thread::sleep(Duration::from_millis(200));
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-}
-
-/// Run a command with a 60 s bound (coreutils `timeout`).
-fn run(program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn client");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(data) = stdin {
-        input.write_all(data).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// Start `pop3-demo` with ned's corpus delivered.
+fn start(tls: &str, extra: &[&str]) -> Pop3Server {
+    DemoServer::start(
+        env!("CARGO_BIN_EXE_pop3-demo"),
+        &[
+            ("ned", Scheme::Plain, "secret"),
+            ("alice", Scheme::Sha512Crypt, "wonder land"),
+            ("bob", Scheme::CramMd5, "builder"),
+        ],
+        &[
+            ("ned", corpus()),
+            ("alice", vec![b"Subject: alice\n\nhi\n".to_vec()]),
+        ],
+        tls,
+        extra,
     )
 }
 
@@ -232,7 +143,7 @@ fn poplib(server: &Pop3Server, mode: &str) -> (Output, String) {
 #[test]
 fn poplib_stls_user_pass_and_every_transaction_command() {
     let Some(_) = require_tool("python3") else { return };
-    let server = Pop3Server::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let (out, deleted) = poplib(&server, "stls");
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     let left: Vec<String> = server
@@ -250,7 +161,7 @@ fn poplib_stls_user_pass_and_every_transaction_command() {
 #[test]
 fn poplib_pop3s_and_dropped_connection_deletes_nothing() {
     let Some(_) = require_tool("python3") else { return };
-    let server = Pop3Server::start("wrapper", &[]);
+    let server = start("wrapper", &[]);
     let (out, _) = poplib(&server, "drop");
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     std::thread::sleep(Duration::from_millis(300));
@@ -270,7 +181,7 @@ fn poplib_apop_and_in_use() {
     let Some(python) = require_tool("python3") else {
         return;
     };
-    let server = Pop3Server::start("starttls", &["--apop"]);
+    let server = start("starttls", &["--apop"]);
     let script = r#"
 import poplib, sys
 port = int(sys.argv[1])
@@ -304,8 +215,8 @@ print("ok")
 #[test]
 fn curl_stls_and_pop3s_with_every_mechanism() {
     let Some(curl) = require_tool("curl") else { return };
-    let server = Pop3Server::start("starttls", &["--mechanisms", "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"]);
-    let ssl_server = Pop3Server::start("wrapper", &["--mechanisms", "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"]);
+    let server = start("starttls", &["--mechanisms", "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"]);
+    let ssl_server = start("wrapper", &["--mechanisms", "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"]);
     let stored = server.maildir("ned").list().unwrap();
     let first = server.maildir("ned").read(&stored[0]).unwrap();
     let ca = server.ca().display().to_string();
@@ -420,7 +331,7 @@ fn fetchmail_stls_cram_md5() {
     let Some(fetchmail) = require_tool("fetchmail") else {
         return;
     };
-    let server = Pop3Server::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let home = server.dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let sink = home.join("fetched.mbox");
@@ -508,7 +419,7 @@ fn openssl_s_client_starttls_pop3() {
     let Some(openssl) = require_tool("openssl") else {
         return;
     };
-    let server = Pop3Server::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let connect = format!("127.0.0.1:{}", server.port);
     let ca = server.ca().display().to_string();
     let out = run(
@@ -544,7 +455,7 @@ fn openssl_s_client_starttls_pop3() {
 
 #[test]
 fn raw_stls_injection_and_pop3s_plaintext() {
-    let server = Pop3Server::start("starttls", &[]);
+    let server = start("starttls", &[]);
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 512];
@@ -560,7 +471,7 @@ fn raw_stls_injection_and_pop3s_plaintext() {
     );
     drop(s);
 
-    let ssl = Pop3Server::start("wrapper", &[]);
+    let ssl = start("wrapper", &[]);
     let mut s = TcpStream::connect(("127.0.0.1", ssl.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"CAPA\r\n").unwrap();
@@ -574,7 +485,7 @@ fn raw_stls_injection_and_pop3s_plaintext() {
 
 #[test]
 fn pipelined_session_with_cleartext_auth_allowed() {
-    let server = Pop3Server::start("none", &["--allow-cleartext-auth"]);
+    let server = start("none", &["--allow-cleartext-auth"]);
     let stored = server.maildir("ned").list().unwrap();
     let first = wire_form(&server.maildir("ned").read(&stored[0]).unwrap());
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
