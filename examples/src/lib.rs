@@ -1,6 +1,7 @@
 //! Shared helpers of the example binaries and their interop tests.
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod imap_mailbox;
 pub mod imap_store;
 pub mod maildir;
