@@ -76,6 +76,8 @@ enum Backend {
     /// This PAM service.
     #[cfg_attr(not(feature = "pam"), allow(dead_code))]
     Pam(String),
+    /// `mail-server` with an `[auth_server]` section and the same passwd-file.
+    MailServer,
 }
 
 fn start(backend: Backend) -> Option<Setup> {
@@ -88,24 +90,38 @@ fn start(backend: Backend) -> Option<Setup> {
 
     // Users: {PLAIN} serves every mechanism, so CRAM-MD5 and DIGEST-MD5 pass through Postfix too.
     std::fs::write(d.join("users"), "alice:{PLAIN}secret\n").unwrap();
+    let socket = d.join("auth");
+    let auth_log = std::fs::File::create(d.join("auth.log")).unwrap();
     let backend_args: Vec<std::ffi::OsString> = match backend {
         Backend::PasswdFile => vec!["--passwd-file".into(), d.join("users").into()],
         Backend::Pam(service) => vec!["--pam".into(), service.into()],
+        Backend::MailServer => Vec::new(),
     };
-    let socket = d.join("auth");
-    let auth_log = std::fs::File::create(d.join("auth.log")).unwrap();
-    let auth = ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_dovecot-auth-server"))
-            .arg("--socket")
+    let mut command = if backend_args.is_empty() {
+        // The reference server, serving only the auth socket.
+        std::fs::write(
+            d.join("mail.toml"),
+            "myhostname = \"127.0.0.1\"\nstate_dir = \"state\"\n\
+             [auth]\npasswd_file = \"users\"\nfailure_delay_ms = 0\n\
+             mechanisms = [\"PLAIN\", \"LOGIN\", \"CRAM-MD5\", \"DIGEST-MD5\"]\n\
+             [auth_server]\nsocket = \"auth\"\nmode = \"0666\"\n",
+        )
+        .unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mail-server"));
+        c.arg("--config").arg(d.join("mail.toml"));
+        c
+    } else {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dovecot-auth-server"));
+        c.arg("--socket")
             .arg(&socket)
             .args(&backend_args)
             .args(["--mechanisms", "PLAIN,LOGIN,CRAM-MD5,DIGEST-MD5"])
             // swaks and gsasl name the server 127.0.0.1 in DIGEST-MD5's digest-uri.
-            .args(["--hostname", "127.0.0.1", "--failure-delay-ms", "0"])
-            .stdin(Stdio::null())
-            .stderr(auth_log),
-    )
-    .expect("start dovecot-auth-server");
+            .args(["--hostname", "127.0.0.1", "--failure-delay-ms", "0"]);
+        c
+    };
+    let auth =
+        ChildGuard::spawn(command.stdin(Stdio::null()).stderr(auth_log)).expect("start the auth server");
     let deadline = Instant::now() + Duration::from_secs(10);
     while UnixStream::connect(&socket).is_err() {
         assert!(Instant::now() < deadline, "dovecot-auth-server did not listen");
@@ -354,6 +370,52 @@ fn postfix_uses_our_dovecot_auth_server() {
 
 /// The same through PAM (`pam_pwdfile`): only PLAIN and LOGIN can be
 /// served, so Postfix advertises only those.
+#[test]
+fn postfix_uses_mail_server_auth_socket() {
+    let Some(setup) = start(Backend::MailServer) else {
+        return;
+    };
+    let context = |what: &str, out: &str| {
+        format!(
+            "{what}\n--- client\n{out}\n--- mail-server\n{}\n--- maillog\n{}",
+            setup.auth_log(),
+            setup.maillog()
+        )
+    };
+    let (_, ehlo) = swaks(&setup, true, "PLAIN", "alice", "secret");
+    assert!(
+        ehlo.contains("250-AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5"),
+        "{}",
+        context("EHLO", &ehlo)
+    );
+    for mechanism in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"] {
+        let (rc, out) = swaks(&setup, true, mechanism, "alice", "secret");
+        assert_eq!(
+            rc,
+            0,
+            "{}",
+            context(&format!("swaks {mechanism} right password"), &out)
+        );
+        let (rc, out) = swaks(&setup, true, mechanism, "alice", "wrong");
+        assert_eq!(
+            rc,
+            SWAKS_AUTH_FAILED,
+            "{}",
+            context(&format!("swaks {mechanism} wrong password"), &out)
+        );
+    }
+    // Without TLS, Postfix does not send `secured`: plaintext mechanisms are refused.
+    let (rc, out) = swaks(&setup, false, "PLAIN", "alice", "secret");
+    assert_eq!(rc, SWAKS_AUTH_FAILED, "{}", context("PLAIN without TLS", &out));
+    assert!(
+        setup
+            .auth_log()
+            .contains("auth: smtp: PLAIN login ok: user=<alice>"),
+        "{}",
+        setup.auth_log()
+    );
+}
+
 #[cfg(feature = "pam")]
 #[test]
 fn postfix_uses_our_dovecot_auth_server_with_pam() {

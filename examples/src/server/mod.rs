@@ -2,6 +2,7 @@
 //! embedded default, limits, PROXY protocol, and the helper subcommands
 //! (`genkey`, `passwd`, `check-config`).
 
+pub mod auth_server;
 pub mod bootstrap;
 pub mod config;
 pub mod connection;

@@ -286,6 +286,19 @@ async fn serve(shared: Arc<Shared>) -> ExitCode {
             }
         }
     }
+    let auth_server = match &config.auth_server {
+        Some(section) => match tokio::task::block_in_place(|| super::auth_server::bind(section)) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("mail-server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    if let Some(listener) = auth_server {
+        tokio::spawn(super::auth_server::serve(Arc::clone(&shared), listener));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     for (kind, listener, proxy_protocol) in bound {
         tracing::info!(

@@ -1,0 +1,155 @@
+//! `[auth_server]`: serve the Dovecot authentication protocol on a Unix
+//! socket, so that an existing Postfix (`smtpd_sasl_type = dovecot`,
+//! `smtpd_sasl_path = <socket>`) authenticates its users against this
+//! server's backend — what Dovecot's `service auth { unix_listener … }` does.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use mail_sasl::dovecot::{DovecotAuthServer, ServerConfig, ServerEvent};
+use mail_sasl::MechanismPolicy;
+use mail_tls::tokio::{Action, ServeOptions};
+use mail_tls::{Secured, SecuredEvent};
+use tokio::net::UnixListener;
+
+use super::config::{AuthServerSection, ConfigError};
+use super::runtime::Shared;
+
+/// Bind the socket with the configured mode and owner.
+pub fn bind(section: &AuthServerSection) -> Result<UnixListener, ConfigError> {
+    let path = &section.socket;
+    let err = |what: &str, e: &dyn std::fmt::Display| {
+        ConfigError(format!("auth_server.socket: {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err("cannot create the directory of", &e))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| err("cannot listen on", &e))?;
+    let mode =
+        u32::from_str_radix(section.mode.trim_start_matches("0o"), 8).map_err(|e| err("bad mode for", &e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| err("cannot chmod", &e))?;
+    let uid = match &section.user {
+        Some(user) => Some(
+            lookup_id("/etc/passwd", user)
+                .ok_or_else(|| ConfigError(format!("auth_server.user: no such user {user:?}")))?,
+        ),
+        None => None,
+    };
+    let gid = match &section.group {
+        Some(group) => Some(
+            lookup_id("/etc/group", group)
+                .ok_or_else(|| ConfigError(format!("auth_server.group: no such group {group:?}")))?,
+        ),
+        None => None,
+    };
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(path, uid, gid).map_err(|e| err("cannot chown", &e))?;
+    }
+    Ok(listener)
+}
+
+/// Serve connections on `listener` until the server stops.
+pub async fn serve(shared: Arc<Shared>, listener: UnixListener) {
+    // Plaintext mechanisms are offered; whether they may be used on the
+    // client's channel is decided per request from Postfix's `secured` flag.
+    let policy = MechanismPolicy {
+        tls_auth_only: false,
+        ..shared.mechanisms
+    };
+    let offered = policy.offered(shared.backend.capabilities(), true);
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()));
+    tracing::info!(
+        "auth: listening on {} offering {offered}",
+        path.unwrap_or_default()
+    );
+    let mut connection_id = 0u32;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        connection_id = connection_id.wrapping_add(1);
+        let mut config = ServerConfig::new(offered, shared.hostname.clone(), Shared::nonce_seed());
+        config.tls_auth_only = true;
+        config.realm = shared
+            .config
+            .auth
+            .realm
+            .clone()
+            .unwrap_or_else(|| shared.hostname.clone());
+        config.server_pid = std::process::id();
+        config.connection_id = connection_id;
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let secured = Secured::starttls(DovecotAuthServer::new(config), None);
+            let _ = mail_tls::tokio::serve_with(stream, secured, ServeOptions::default(), |server, event| {
+                let SecuredEvent::Session(event) = event else {
+                    return Action::Continue;
+                };
+                on_event(&shared, server, event)
+            })
+            .await;
+        });
+    }
+}
+
+fn on_event(shared: &Shared, server: &mut DovecotAuthServer, event: ServerEvent) -> Action {
+    match event {
+        ServerEvent::AuthVerify(id, request) => {
+            let outcome = tokio::task::block_in_place(|| shared.backend.verify(&request));
+            server.verified(id, outcome);
+        }
+        ServerEvent::AuthSucceeded {
+            mechanism,
+            identity,
+            service,
+            ..
+        } => {
+            tracing::info!(
+                "auth: {service}: {mechanism} login ok: user=<{}>",
+                super::log_safe(identity.authorized_user())
+            );
+        }
+        ServerEvent::AuthFailed {
+            mechanism, failure, ..
+        } => {
+            let mech = mechanism.map(|m| m.name()).unwrap_or("-");
+            tracing::info!("auth: warning: {mech} authentication failed");
+            if failure.counts_as_attempt() {
+                return Action::Delay(shared.failures.delay);
+            }
+        }
+        ServerEvent::ProtocolError(reason) => {
+            tracing::info!(
+                "auth: warning: client protocol error: {}",
+                super::log_safe(&reason)
+            )
+        }
+        _ => {}
+    }
+    Action::Continue
+}
+
+/// The numeric id of `name` in `/etc/passwd` or `/etc/group` (third field).
+fn lookup_id(file: &str, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(Path::new(file)).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then(|| fields.nth(1)?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_is_zero() {
+        assert_eq!(super::lookup_id("/etc/passwd", "root"), Some(0));
+        assert_eq!(super::lookup_id("/etc/group", "root"), Some(0));
+        assert_eq!(super::lookup_id("/etc/passwd", "no-such-user-here"), None);
+    }
+}
