@@ -45,6 +45,11 @@ struct Ports {
 /// A configuration with every listener on free loopback ports, users
 /// `alice` (SHA512-CRYPT) and `bob` ({PLAIN}, so CRAM-MD5 works for him).
 fn setup(dir: &Path) -> Ports {
+    setup_with(dir, "")
+}
+
+/// [`setup`] with `extra` appended to the configuration.
+fn setup_with(dir: &Path, extra: &str) -> Ports {
     let status = Command::new(BIN)
         .args(["genkey", "--days", "2", "--out-dir"])
         .arg(dir)
@@ -107,7 +112,7 @@ tls = "wrapper"
 "#,
         p.smtp, p.submission, p.submissions, p.pop3, p.pop3s, p.imap, p.imaps
     );
-    std::fs::write(dir.join("mail.toml"), config).unwrap();
+    std::fs::write(dir.join("mail.toml"), config + extra).unwrap();
     p
 }
 
@@ -394,4 +399,125 @@ fn sigterm_is_a_clean_shutdown() {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("mail-server did not stop within 10 s of SIGTERM");
+}
+
+#[test]
+fn connection_limits_and_idle_timeout() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpStream;
+    let dir = TempDir::new("mail-server-limits");
+    let ports = setup_with(
+        dir.path(),
+        "\n[limits]\nmax_connections_per_ip = 2\nsmtp_idle_timeout = 1\n",
+    );
+    let _server = start(dir.path(), &ports);
+    let greeting = |stream: &TcpStream| {
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line
+    };
+    let first = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
+    first.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(greeting(&first).starts_with("220 "));
+    let second = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
+    assert!(greeting(&second).starts_with("220 "));
+    // A third connection from the same address is refused, not left hanging.
+    let third = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let refused = greeting(&third);
+    assert!(
+        refused.starts_with("421 4.7.0 localhost Error: too many connections"),
+        "{refused:?}"
+    );
+    // The idle ones are closed after smtp_idle_timeout (1 s): EOF.
+    let start = std::time::Instant::now();
+    let mut rest = String::new();
+    let n = BufReader::new(&first).read_line(&mut rest).unwrap();
+    assert_eq!(n, 0, "expected EOF, got {rest:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Slots were released: a new connection is greeted again.
+    std::thread::sleep(Duration::from_millis(300));
+    let again = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
+    again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(greeting(&again).starts_with("220 "));
+}
+
+#[test]
+fn messages_answered_250_survive_kill_9() {
+    if !require_python_module("smtplib") {
+        return;
+    }
+    let dir = TempDir::new("mail-server-crash");
+    let ports = setup(dir.path());
+    let mut server = start(dir.path(), &ports);
+    // 8 concurrent clients each send messages until the server dies; every
+    // queue id answered 250 is printed (and flushed) as soon as it is known.
+    let script = format!(
+        r#"
+import smtplib, sys, threading
+lock = threading.Lock()
+def client(n):
+    try:
+        s = smtplib.SMTP("127.0.0.1", {port}, timeout=10)
+        s.ehlo("crash.test")
+        for i in range(100000):
+            s.mail("alice@localhost")
+            s.rcpt("bob@localhost")
+            code, resp = s.data("Subject: crash %d-%d\r\n\r\n%s\r\n" % (n, i, "x" * 2000))
+            if code == 250:
+                with lock:
+                    print(resp.decode().rsplit(" ", 1)[-1], flush=True)
+    except Exception:
+        pass
+threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+"#,
+        port = ports.smtp
+    );
+    let client = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+    let out = client.wait_with_output().unwrap();
+    let acknowledged: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        acknowledged.len() >= 8,
+        "too few messages were sent before the kill: {}",
+        acknowledged.len()
+    );
+    // Restart (it cleans the spool's incoming area) and look at bob's Maildir.
+    let _server = start(dir.path(), &ports);
+    let maildir = dir.path().join("state/mail/bob/Maildir");
+    let mut stored = String::new();
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(maildir.join(sub)).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            stored.push_str(&String::from_utf8_lossy(&bytes[..bytes.len().min(400)]));
+            stored.push('\n');
+        }
+    }
+    for id in &acknowledged {
+        assert!(
+            stored.contains(&format!(" id {id}")),
+            "message {id} was answered 250 but is not in the Maildir"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("state/incoming"))
+            .unwrap()
+            .count(),
+        0
+    );
+    eprintln!(
+        "{} messages answered 250 before kill -9; all on disk",
+        acknowledged.len()
+    );
 }

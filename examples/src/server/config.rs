@@ -63,6 +63,53 @@ pub struct Config {
     /// IMAP listeners.
     #[serde(default)]
     pub imap: Vec<RetrievalListener>,
+    /// Connection limits and idle timeouts.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: connection counts and idle timeouts (seconds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Connections held at once, all listeners together.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections held at once from one client address
+    /// (Postfix `smtpd_client_connection_count_limit`).
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// SMTP idle timeout (Postfix `smtpd_timeout`).
+    #[serde(default = "default_smtp_idle")]
+    pub smtp_idle_timeout: u64,
+    /// POP3 idle timeout (RFC 1939: at least 600).
+    #[serde(default = "default_pop3_idle")]
+    pub pop3_idle_timeout: u64,
+    /// IMAP idle timeout (RFC 3501: at least 1800).
+    #[serde(default = "default_imap_idle")]
+    pub imap_idle_timeout: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults of [limits] deserialize")
+    }
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_connections_per_ip() -> usize {
+    50
+}
+fn default_smtp_idle() -> u64 {
+    300
+}
+fn default_pop3_idle() -> u64 {
+    600
+}
+fn default_imap_idle() -> u64 {
+    1800
 }
 
 fn default_state_dir() -> PathBuf {
@@ -325,6 +372,20 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, net) in self.mynetworks.iter().enumerate() {
             parse_cidr(net).map_err(|e| err(&format!("mynetworks[{i}]"), e))?;
+        }
+        for (key, value) in [
+            ("limits.max_connections", self.limits.max_connections as u64),
+            (
+                "limits.max_connections_per_ip",
+                self.limits.max_connections_per_ip as u64,
+            ),
+            ("limits.smtp_idle_timeout", self.limits.smtp_idle_timeout),
+            ("limits.pop3_idle_timeout", self.limits.pop3_idle_timeout),
+            ("limits.imap_idle_timeout", self.limits.imap_idle_timeout),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be greater than 0"));
+            }
         }
         if self.message_size_limit == 0 {
             return Err(err("message_size_limit", "must be greater than 0"));

@@ -14,9 +14,6 @@ use super::runtime::{Accepted, Shared};
 use crate::imap_mailbox::{self, ImapHost, UserState};
 use crate::imap_store::ImapStore;
 
-/// IMAP idle timeout (RFC 3501 §5.4: at least 30 minutes).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
 struct Host<'a> {
     shared: &'a Shared,
 }
@@ -67,7 +64,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         rip,
-        IDLE_TIMEOUT,
+        Duration::from_secs(shared.config.limits.imap_idle_timeout),
         initial_input,
         |imap, event| match imap_mailbox::handle(imap, event, &host, &mut user) {
             None => Action::Continue,

@@ -42,6 +42,15 @@ pub fn describe(config: &Config) -> String {
         config.auth.failure_delay_ms,
         config.auth.max_failures_per_connection
     );
+    let _ = writeln!(
+        out,
+        "limits: max_connections={} per_ip={} idle_timeout smtp={}s pop3={}s imap={}s",
+        config.limits.max_connections,
+        config.limits.max_connections_per_ip,
+        config.limits.smtp_idle_timeout,
+        config.limits.pop3_idle_timeout,
+        config.limits.imap_idle_timeout
+    );
     for l in &config.smtp {
         let profile = match (l.tls.as_str(), l.require_auth) {
             ("wrapper", _) => "submissions",

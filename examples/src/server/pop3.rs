@@ -15,9 +15,6 @@ use super::runtime::{Accepted, Shared};
 use crate::maildir::Maildir;
 use crate::pop3_maildrop::{self, Maildrop, Pop3Host};
 
-/// POP3 idle timeout (RFC 1939 §3: at least 10 minutes).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-
 struct Host<'a> {
     shared: &'a Shared,
 }
@@ -88,7 +85,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         rip,
-        IDLE_TIMEOUT,
+        Duration::from_secs(shared.config.limits.pop3_idle_timeout),
         initial_input,
         |pop, event| match pop3_maildrop::handle(pop, event, &host, &mut maildrop) {
             None => Action::Continue,

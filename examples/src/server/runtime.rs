@@ -147,7 +147,10 @@ impl Shared {
             mynetworks,
             tls,
             spool,
-            limits: ConnectionLimits::new(10_000, 100),
+            limits: ConnectionLimits::new(
+                config.limits.max_connections,
+                config.limits.max_connections_per_ip,
+            ),
             config,
         })
     }

@@ -13,9 +13,6 @@ use super::log_safe;
 use super::runtime::{Accepted, Shared};
 use super::spool::{Envelope, Incoming};
 
-/// SMTP idle timeout (Postfix `smtpd_timeout`).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// The session configuration for listener `index`.
 pub fn session_config(shared: &Shared, index: usize) -> Config {
     let l = &shared.config.smtp[index];
@@ -112,7 +109,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         ip,
-        IDLE_TIMEOUT,
+        Duration::from_secs(shared.config.limits.smtp_idle_timeout),
         initial_input,
         |session, event| on_event(&shared, ip, session, event, &mut tx),
     )
