@@ -283,14 +283,40 @@ fn split_scheme(stored: &str) -> Result<(Scheme, &str), SaslError> {
     Ok((inferred, stored))
 }
 
+/// Whether `data` is `<prefix>[rounds=N$]salt$hash` with a salt of at most
+/// 16 characters and a hash of exactly `hash_len` characters of the crypt
+/// base64 alphabet (`./0-9A-Za-z`).
+fn well_formed_sha_crypt(data: &str, prefix: &str, hash_len: usize) -> bool {
+    let Some(rest) = data.strip_prefix(prefix) else {
+        return false;
+    };
+    let rest = match rest.strip_prefix("rounds=") {
+        Some(r) => match r.split_once('$') {
+            Some((n, r)) if !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()) => r,
+            _ => return false,
+        },
+        None => rest,
+    };
+    let Some((salt, hash)) = rest.split_once('$') else {
+        return false;
+    };
+    let crypt64 = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'/';
+    salt.len() <= 16 && !salt.contains('$') && hash.len() == hash_len && hash.bytes().all(crypt64)
+}
+
 /// Check a password against a one-way `{SCHEME}hash` ([`StoredSecret::Hashed`]).
 pub(crate) fn verify_hashed(stored: &str, password: &str) -> bool {
     let Ok((scheme, data)) = split_scheme(stored) else {
         return false;
     };
     match scheme {
-        Scheme::Sha512Crypt => sha_crypt::sha512_check(password, data).is_ok(),
-        Scheme::Sha256Crypt => sha_crypt::sha256_check(password, data).is_ok(),
+        // sha-crypt 0.5 panics on a malformed hash field: check the shape first.
+        Scheme::Sha512Crypt => {
+            well_formed_sha_crypt(data, "$6$", 86) && sha_crypt::sha512_check(password, data).is_ok()
+        }
+        Scheme::Sha256Crypt => {
+            well_formed_sha_crypt(data, "$5$", 43) && sha_crypt::sha256_check(password, data).is_ok()
+        }
         Scheme::BlfCrypt => bcrypt::verify(password, data).unwrap_or(false),
         Scheme::Argon2id => match PasswordHash::new(data) {
             Ok(hash) if hash.algorithm.as_str() == "argon2id" => argon2::Argon2::default()

@@ -424,3 +424,43 @@ fn mechanism_policy_from_passwd_file() {
     );
     assert_eq!(policy.offered(file.capabilities(), false).to_string(), "CRAM-MD5");
 }
+
+/// Fuzz regression (fuzz smoke, `passwd_file`): a `$5$`/`$6$` hash with a
+/// malformed hash field made sha-crypt panic during verification.
+#[test]
+fn malformed_sha_crypt_hashes_fail_without_panicking() {
+    // The crashing input, as found: "\t:\n\r$:$5$$(:".
+    let crash = [9u8, 58, 10, 13, 36, 58, 36, 53, 36, 36, 40, 58];
+    if let Ok(file) = PasswdFile::parse(std::str::from_utf8(&crash).unwrap()) {
+        for entry in file.entries() {
+            let _ = authenticate(&file, Mechanism::Plain, &entry.user, "x");
+        }
+    }
+    for scheme in [Scheme::Sha512Crypt, Scheme::Sha256Crypt] {
+        let good = hash_password(scheme, "ned", "pw", "").unwrap();
+        let (prefix, hash) = good.split_at(good.find('$').unwrap());
+        // The well-formed hash verifies (so the refusals below are meaningful).
+        let file = PasswdFile::parse(&format!("ned:{good}\n")).unwrap();
+        assert!(
+            success(&authenticate(&file, Mechanism::Plain, "ned", "pw")),
+            "{good}"
+        );
+        let truncated = &hash[..hash.len() - 1];
+        for bad in [
+            "$5$$(".to_owned(),
+            "$6$salt$".to_owned(),
+            "$6$rounds=$salt$x".to_owned(),
+            format!("$6${}", "s".repeat(40)),
+            truncated.to_owned(),
+            format!("{truncated}("),
+            format!("{hash}A"),
+        ] {
+            if let Ok(file) = PasswdFile::parse(&format!("ned:{prefix}{bad}\n")) {
+                assert!(
+                    !success(&authenticate(&file, Mechanism::Plain, "ned", "pw")),
+                    "{prefix}{bad}"
+                );
+            }
+        }
+    }
+}
