@@ -521,3 +521,122 @@ for t in threads: t.join()
         acknowledged.len()
     );
 }
+
+#[test]
+fn attacks_against_the_running_server() {
+    if !require_python_module("ssl") {
+        return;
+    }
+    let dir = TempDir::new("mail-server-attacks");
+    let ports = setup(dir.path());
+    let _server = start(dir.path(), &ports);
+    let ca = dir.path().join("localhost.crt");
+    let script = format!(
+        r#"
+import socket, ssl, base64, time
+ctx = ssl.create_default_context(cafile="{ca}")
+
+def lines(sock, n, timeout=10):
+    sock.settimeout(timeout)
+    buf = b""
+    while buf.count(b"\n") < n:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+def silent(sock):
+    sock.settimeout(1.0)
+    try:
+        data = sock.recv(4096)
+        return data
+    except socket.timeout:
+        return b""
+
+# 1. STARTTLS command injection, SMTP / POP3 / IMAP: the injected command is
+#    never answered, neither before nor after the handshake.
+for port, greet, start, probe, expect in [
+    ({smtp}, 1, b"EHLO x\r\nSTARTTLS\r\nNOOP\r\n", b"EHLO y\r\n", b"250-"),
+    ({pop3}, 1, b"STLS\r\nCAPA\r\n", b"NOOP\r\n", b"+OK"),
+    ({imap}, 1, b"a STARTTLS\r\nb NOOP\r\n", b"c NOOP\r\n", b"c OK"),
+]:
+    s = socket.create_connection(("127.0.0.1", port))
+    lines(s, greet)
+    s.sendall(start)
+    time.sleep(0.3)
+    before = silent(s)
+    assert b"NOOP" not in before and b"b OK" not in before and before.count(b"+OK") <= 1, (port, before)
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    assert silent(t) == b"", (port, "injected command answered after TLS")
+    t.sendall(probe)
+    reply = lines(t, 1)
+    assert reply.startswith(expect), (port, reply)
+    t.close()
+
+# 2. SMTP smuggling: none of these sequences ends the message.
+s = socket.create_connection(("127.0.0.1", {smtp}))
+lines(s, 1)
+s.sendall(b"EHLO x\r\n")
+lines(s, 1); time.sleep(0.2); silent(s)
+s.sendall(b"MAIL FROM:<a@localhost>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n")
+assert b"354" in lines(s, 3)
+smuggled = b"".join(
+    b"x" + seq + b"MAIL FROM:<evil@localhost>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\nevil\r\n"
+    for seq in [b"\n.\n", b"\n.\r", b"\r.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n\x00.\r\n",
+                b"\r\n.\r\r\n", b"\r\r\n.\r\r\n", b"\r\n.\n", b"\r\n.\r"])
+s.sendall(b"Subject: smuggle\r\n\r\n" + smuggled + b"\r\n.\r\nQUIT\r\n")
+reply = lines(s, 2)
+assert reply.count(b"250 2.0.0 Ok: queued as") == 1, reply
+s.close()
+
+# 3. Brute force on 587: after 3 failures (max_failures_per_connection), 421 and close.
+s = socket.create_connection(("127.0.0.1", {sub}))
+lines(s, 1)
+s.sendall(b"EHLO x\r\n"); time.sleep(0.2); silent(s)
+s.sendall(b"STARTTLS\r\n"); lines(s, 1)
+t = ctx.wrap_socket(s, server_hostname="localhost")
+t.sendall(b"EHLO x\r\n"); time.sleep(0.2); silent(t)
+bad = base64.b64encode(b"\0alice\0nope")
+replies = []
+for i in range(3):
+    t.sendall(b"AUTH PLAIN " + bad + b"\r\n")
+    replies.append(lines(t, 1))
+rest = lines(t, 5, timeout=5)
+everything = b"".join(replies) + rest
+assert everything.count(b"535 5.7.8 Error: authentication failed") >= 2, everything
+assert b"421 4.7.0" in everything, everything
+print("OK")
+"#,
+        ca = ca.display(),
+        smtp = ports.smtp,
+        pop3 = ports.pop3,
+        imap = ports.imap,
+        sub = ports.submission,
+    );
+    let (ok, out) = python(&script);
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(ok, "{out}\n--- server log ---\n{log}");
+    assert!(
+        log.contains("smtpd: warning: [127.0.0.1]: discarded 6 bytes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("pop3-login: warning: [127.0.0.1]: discarded 6 bytes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("imap-login: warning: [127.0.0.1]: discarded 8 bytes"),
+        "{log}"
+    );
+    // Exactly one message reached bob: the smuggled ones are part of its body.
+    let bob = dir.path().join("state/mail/bob/Maildir/new");
+    assert_eq!(std::fs::read_dir(bob).unwrap().count(), 1);
+    assert!(
+        !dir.path().join("state/mail/alice/Maildir/new").exists()
+            || std::fs::read_dir(dir.path().join("state/mail/alice/Maildir/new"))
+                .unwrap()
+                .count()
+                == 0
+    );
+}
