@@ -66,7 +66,9 @@ where
     S: Session,
     H: FnMut(&mut S, SecuredEvent<S::Event>) -> Action,
 {
-    let mut buf = vec![0u8; 16 * 1024];
+    // Idle connections dominate a mail server's memory: start with a small
+    // read buffer and grow it only when a read fills it (a bulk transfer).
+    let mut buf = vec![0u8; SMALL_READ];
     let mut pending_input = options.initial_input;
     loop {
         while let Some(event) = secured.next_event() {
@@ -113,13 +115,22 @@ where
         if n == 0 {
             return Ok(());
         }
+        let filled = n == buf.len();
         if let Err(error) = secured.receive(&buf[..n]) {
             let _ = flush(&mut stream, &mut secured).await;
             let _ = stream.shutdown().await;
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error));
         }
+        if filled && buf.len() < LARGE_READ {
+            buf.resize(LARGE_READ, 0);
+        }
     }
 }
+
+/// First read buffer of a connection (what an idle connection holds).
+const SMALL_READ: usize = 4 * 1024;
+/// Read buffer once a read has filled the small one.
+const LARGE_READ: usize = 64 * 1024;
 
 /// Write pending output; says whether there was any.
 async fn flush<T, S>(stream: &mut T, secured: &mut Secured<S>) -> std::io::Result<bool>

@@ -40,6 +40,8 @@ pub struct Shared {
     pub spool: Spool,
     /// Total / per-IP connection limits.
     pub limits: Arc<ConnectionLimits>,
+    /// The SMTP session configuration of each `[[smtp]]` listener, built once.
+    pub smtp_configs: std::sync::OnceLock<Vec<Arc<mail_smtp_submit::Config>>>,
 }
 
 /// One `ServerTls` per mail protocol (strict ALPN).
@@ -147,6 +149,7 @@ impl Shared {
             mynetworks,
             tls,
             spool,
+            smtp_configs: std::sync::OnceLock::new(),
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,

@@ -98,9 +98,13 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let ip = peer.ip();
     let listener = shared.config.smtp[index].listen.clone();
     tracing::info!("smtpd: connect from [{ip}]:{} listener={listener}", peer.port());
-    let mut config = session_config(&shared, index);
-    config.nonce_seed = Shared::nonce_seed();
-    let session = SmtpSession::new(Arc::new(config), ClientInfo::new(ip));
+    let configs = shared.smtp_configs.get_or_init(|| {
+        (0..shared.config.smtp.len())
+            .map(|i| Arc::new(session_config(&shared, i)))
+            .collect()
+    });
+    let mut session = SmtpSession::new(Arc::clone(&configs[index]), ClientInfo::new(ip));
+    session.set_nonce_seed(Shared::nonce_seed());
     let tls = shared.tls.as_ref().map(|t| t.smtp.clone());
     let secured = super::connection::secure(session, tls, &shared.config.smtp[index].tls);
     let mut tx: Option<Transaction> = None;
