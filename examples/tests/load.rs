@@ -11,17 +11,20 @@ use mail_examples::testing::{
     free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir,
 };
 
-/// A plaintext SMTP listener with limits high enough for load.
-fn start_server(dir: &Path) -> (ChildGuard, u16) {
+/// An SMTP listener (`tls` = "none" or "wrapper") with limits high enough for load.
+fn start_server(dir: &Path, tls: &str) -> (ChildGuard, u16) {
     let port = free_port();
     std::fs::write(dir.join("users"), "bob:{PLAIN}builder\n").unwrap();
+    let cert = mail_tls::self_signed(&["localhost".into()], 2).unwrap();
+    cert.write_to(dir, "mail").unwrap();
     std::fs::write(
         dir.join("mail.toml"),
         format!(
             "myhostname = \"localhost\"\nstate_dir = \"state\"\nmydestination = [\"localhost\"]\n\
+             [tls]\ncert_file = \"mail.crt\"\nkey_file = \"mail.key\"\n\
              [auth]\npasswd_file = \"users\"\n\
              [limits]\nmax_connections = 20000\nmax_connections_per_ip = 20000\n\
-             [[smtp]]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\n"
+             [[smtp]]\nlisten = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n"
         ),
     )
     .unwrap();
@@ -50,7 +53,7 @@ fn smtp_source_20_sessions_20000_messages_without_errors() {
         return;
     };
     let dir = TempDir::new("load-source");
-    let (_server, port) = start_server(dir.path());
+    let (_server, port) = start_server(dir.path(), "none");
     let started = std::time::Instant::now();
     let out = Command::new(smtp_source)
         .args([
@@ -109,37 +112,40 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn five_thousand_idle_connections_do_not_starve_a_new_client() {
-    if !require_python_module("resource") {
-        return;
-    }
+/// Hold `count` idle connections (greeting read; over TLS when `tls`), then
+/// check that one more client is greeted; returns the server's RSS growth
+/// per held connection in KiB.
+fn idle_connections(count: usize, tls: bool) -> f64 {
     let dir = TempDir::new("load-idle");
-    let (server, port) = start_server(dir.path());
+    let (server, port) = start_server(dir.path(), if tls { "wrapper" } else { "none" });
     // `sh -c … exec` keeps the pid: this is mail-server itself.
     let pid = server.0.id();
     let before = rss_kib(pid);
-    // A Python process opens 5 000 connections, reads each greeting, then
-    // stays idle while a 5 001st client must still be greeted promptly.
+    let ca = dir.path().join("mail.crt");
     let script = format!(
         r#"
-import resource, socket, sys, time
+import resource, socket, ssl, sys, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-held = []
-for i in range(5000):
+ctx = ssl.create_default_context(cafile="{ca}")
+def connect():
     s = socket.create_connection(("127.0.0.1", {port}), timeout=30)
-    held.append(s)
-for s in held:
+    return ctx.wrap_socket(s, server_hostname="localhost") if {tls} else s
+held = []
+for i in range({count}):
+    s = connect()
     assert s.recv(100).startswith(b"220 "), "idle connection not greeted"
+    held.append(s)
 print("HELD", flush=True)
 sys.stdin.readline()
 t = time.time()
-s = socket.create_connection(("127.0.0.1", {port}), timeout=10)
+s = connect()
 greeting = s.recv(100)
 assert greeting.startswith(b"220 "), greeting
 print("NEW %.3f" % (time.time() - t), flush=True)
-"#
+"#,
+        ca = ca.display(),
+        tls = if tls { "True" } else { "False" },
     );
     let mut holder = Command::new("python3")
         .args(["-c", &script])
@@ -167,8 +173,26 @@ print("NEW %.3f" % (time.time() - t), flush=True)
         "a new client was not greeted: {new_client:?} {}",
         String::from_utf8_lossy(&status.stderr)
     );
+    let per_connection = during.saturating_sub(before) as f64 / count as f64;
     eprintln!(
-        "5000 idle plaintext SMTP connections: RSS {before} KiB -> {during} KiB, {:.1} KiB per connection; new client greeted ({new_client})",
-        (during.saturating_sub(before)) as f64 / 5000.0
+        "{count} idle {} SMTP connections: RSS {before} KiB -> {during} KiB, {per_connection:.1} KiB per connection; new client greeted ({new_client})",
+        if tls { "TLS" } else { "plaintext" }
     );
+    per_connection
+}
+
+#[test]
+fn five_thousand_idle_connections_do_not_starve_a_new_client() {
+    if !require_python_module("resource") {
+        return;
+    }
+    idle_connections(5000, false);
+}
+
+#[test]
+fn idle_tls_connections_do_not_starve_a_new_client() {
+    if !require_python_module("ssl") {
+        return;
+    }
+    idle_connections(1000, true);
 }
