@@ -45,6 +45,11 @@ pub struct Config {
     /// Largest message accepted, in octets.
     #[serde(default = "default_message_size_limit")]
     pub message_size_limit: u64,
+    /// `"maildir"` (default: local Maildir + durable queue) or `"discard"`
+    /// (accept and drop every message, like Postfix's `discard` transport:
+    /// for measuring protocol speed only).
+    #[serde(default = "default_delivery")]
+    pub delivery: String,
     /// Certificate and key.
     #[serde(default)]
     pub tls: Option<TlsSection>,
@@ -120,6 +125,9 @@ fn default_mydestination() -> Vec<String> {
 }
 fn default_mynetworks() -> Vec<String> {
     vec!["127.0.0.0/8".into(), "::1/128".into()]
+}
+fn default_delivery() -> String {
+    "maildir".into()
 }
 fn default_message_size_limit() -> u64 {
     20_480_000
@@ -386,6 +394,12 @@ impl Config {
             if value == 0 {
                 return Err(err(key, "must be greater than 0"));
             }
+        }
+        if !matches!(self.delivery.as_str(), "maildir" | "discard") {
+            return Err(err(
+                "delivery",
+                format!("{:?} is not \"maildir\" or \"discard\"", self.delivery),
+            ));
         }
         if self.message_size_limit == 0 {
             return Err(err("message_size_limit", "must be greater than 0"));

@@ -34,6 +34,7 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "relay_domains = {}", config.relay_domains.join(", "));
     let _ = writeln!(out, "mynetworks = {}", config.mynetworks.join(", "));
     let _ = writeln!(out, "message_size_limit = {}", config.message_size_limit);
+    let _ = writeln!(out, "delivery = {}", config.delivery);
     let _ = writeln!(
         out,
         "auth: backend={} mechanisms={} failure_delay={}ms max_failures={}",

@@ -168,6 +168,17 @@ fn on_event(
                 Some(reply) => session.reject_recipient(reply),
             };
         }
+        Event::MessageBegin if shared.config.delivery == "discard" => {
+            let id = queue_id();
+            let _ = session.message_begin(&id, &super::date::rfc5322(SystemTime::now()));
+            *tx = Some(Transaction { id, incoming: None });
+        }
+        Event::MessageEnd if shared.config.delivery == "discard" => {
+            if let Some(Transaction { id, .. }) = tx.take() {
+                tracing::info!("delivery: {id}: relay=none, status=sent (discarded)");
+                let _ = session.message_stored(&id);
+            }
+        }
         Event::MessageBegin => {
             let id = queue_id();
             let incoming = tokio::task::block_in_place(|| shared.spool.begin(&id));
