@@ -6,11 +6,8 @@ use std::net::IpAddr;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use mail_proto::{Line, LineReader};
 
-use super::codec::{
-    param, parse_id, split, LineBuilder, OverflowGuard, MAX_LINE, VERSION_MAJOR, VERSION_MINOR,
-};
+use super::codec::{param, parse_id, split, Framer, LineBuilder, MAX_LINE, VERSION_MAJOR, VERSION_MINOR};
 use super::escape::unescape;
 use crate::SaslError;
 
@@ -108,8 +105,7 @@ pub enum ClientEvent {
 /// (Dovecot 2.3) or only after (Dovecot 2.4).
 #[derive(Debug)]
 pub struct DovecotAuthClient {
-    reader: LineReader,
-    overflow: OverflowGuard,
+    framer: Framer,
     out: Vec<u8>,
     events: VecDeque<ClientEvent>,
     mechanisms: Vec<ServerMechanism>,
@@ -137,8 +133,7 @@ impl DovecotAuthClient {
             .raw(&pid.to_string())
             .finish_into(&mut out);
         Self {
-            reader: LineReader::new(MAX_LINE),
-            overflow: OverflowGuard::default(),
+            framer: Framer::new(),
             out,
             events: VecDeque::new(),
             mechanisms: Vec::new(),
@@ -155,8 +150,7 @@ impl DovecotAuthClient {
     /// Push bytes received from the server.
     pub fn receive(&mut self, data: &[u8]) {
         if !self.closed {
-            self.overflow.received(data);
-            self.reader.push(data);
+            self.framer.push(data);
         }
     }
 
@@ -307,17 +301,12 @@ impl DovecotAuthClient {
             if self.closed {
                 return None;
             }
-            let next = self.reader.next_line();
-            if next.is_none() && self.overflow.overflowed() {
-                self.protocol_error(format!("line longer than {MAX_LINE} octets"));
-                continue;
-            }
-            let line = match next? {
-                Line::TooLong => {
-                    self.protocol_error(format!("server line longer than {MAX_LINE} octets"));
+            let line = match self.framer.next_line()? {
+                Ok(line) => line,
+                Err(reason) => {
+                    self.protocol_error(reason);
                     continue;
                 }
-                Line::Complete(line) => line.to_vec(),
             };
             self.handle_line(&line);
         }

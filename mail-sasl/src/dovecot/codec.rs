@@ -1,6 +1,8 @@
 //! Line-level codec shared by both roles: field splitting, optional
 //! parameters, and a line builder that escapes every value it is given.
 
+use mail_proto::{Line, LineReader};
+
 use super::escape::{escape_into, unescape};
 
 /// Dovecot's `AUTH_CLIENT_MAX_LINE_LENGTH`: lines longer than this (LF
@@ -36,6 +38,47 @@ impl OverflowGuard {
     /// Whether an unterminated line already exceeds the limit.
     pub fn overflowed(&self) -> bool {
         self.overflow
+    }
+}
+
+/// Line framing shared by both roles: a bounded [`LineReader`] plus an
+/// [`OverflowGuard`] that refuses an over-long line before its LF arrives.
+#[derive(Debug)]
+pub(crate) struct Framer {
+    reader: LineReader,
+    guard: OverflowGuard,
+}
+
+impl Framer {
+    pub fn new() -> Self {
+        Framer {
+            reader: LineReader::new(MAX_LINE),
+            guard: OverflowGuard::default(),
+        }
+    }
+
+    /// Append received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.guard.received(data);
+        self.reader.push(data);
+    }
+
+    /// Octets buffered but not yet framed.
+    pub fn buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    /// The next complete line; `Err` (a protocol error to report) for a
+    /// line over [`MAX_LINE`]; `None` when more input is needed.
+    pub fn next_line(&mut self) -> Option<Result<Vec<u8>, String>> {
+        let next = self.reader.next_line();
+        if next.is_none() && self.guard.overflowed() {
+            return Some(Err(format!("line longer than {MAX_LINE} octets")));
+        }
+        match next? {
+            Line::TooLong => Some(Err(format!("line longer than {MAX_LINE} octets"))),
+            Line::Complete(line) => Some(Ok(line.to_vec())),
+        }
     }
 }
 

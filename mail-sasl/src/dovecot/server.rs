@@ -5,12 +5,10 @@ use std::collections::{HashMap, VecDeque};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use mail_proto::{Line, LineReader, Session, TlsInfo, TlsSwitch};
+use mail_proto::{Session, TlsInfo, TlsSwitch};
 use sha2::{Digest, Sha256};
 
-use super::codec::{
-    param, parse_id, split, LineBuilder, OverflowGuard, MAX_LINE, VERSION_MAJOR, VERSION_MINOR,
-};
+use super::codec::{param, parse_id, split, Framer, LineBuilder, MAX_LINE, VERSION_MAJOR, VERSION_MINOR};
 use super::escape::unescape;
 use crate::wire::{decode_response, ClientResponse};
 use crate::{
@@ -117,8 +115,7 @@ struct Request {
 #[derive(Debug)]
 pub struct DovecotAuthServer {
     config: ServerConfig,
-    reader: LineReader,
-    overflow: OverflowGuard,
+    framer: Framer,
     out: Vec<u8>,
     events: VecDeque<ServerEvent>,
     requests: HashMap<u32, Request>,
@@ -170,8 +167,7 @@ impl DovecotAuthServer {
         LineBuilder::new("DONE").finish_into(&mut out);
         Self {
             config,
-            reader: LineReader::new(MAX_LINE),
-            overflow: OverflowGuard::default(),
+            framer: Framer::new(),
             out,
             events: VecDeque::new(),
             requests: HashMap::new(),
@@ -463,8 +459,7 @@ impl Session for DovecotAuthServer {
 
     fn receive(&mut self, data: &[u8]) {
         if !self.closed {
-            self.overflow.received(data);
-            self.reader.push(data);
+            self.framer.push(data);
         }
     }
 
@@ -476,17 +471,12 @@ impl Session for DovecotAuthServer {
             if self.closed {
                 return None;
             }
-            let next = self.reader.next_line();
-            if next.is_none() && self.overflow.overflowed() {
-                self.protocol_error(format!("line longer than {MAX_LINE} octets"));
-                continue;
-            }
-            let line = match next? {
-                Line::TooLong => {
-                    self.protocol_error(format!("line longer than {MAX_LINE} octets"));
+            let line = match self.framer.next_line()? {
+                Ok(line) => line,
+                Err(reason) => {
+                    self.protocol_error(reason);
                     continue;
                 }
-                Line::Complete(line) => line.to_vec(),
             };
             self.handle_line(&line);
         }
@@ -501,7 +491,7 @@ impl Session for DovecotAuthServer {
     }
 
     fn wants_input(&self) -> bool {
-        !self.closed && self.reader.buffered() <= MAX_LINE && self.events.len() < 64
+        !self.closed && self.framer.buffered() <= MAX_LINE && self.events.len() < 64
     }
 
     fn tls_switch(&self) -> TlsSwitch {
