@@ -416,11 +416,22 @@ fn connection_limits_and_idle_timeout() {
         BufReader::new(stream).read_line(&mut line).unwrap();
         line
     };
-    let first = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
-    first.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert!(greeting(&first).starts_with("220 "));
-    let second = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
-    assert!(greeting(&second).starts_with("220 "));
+    // `start` probed the port with real connections: until the server has
+    // seen those close, their slots count against the limit of 2. Retry
+    // (bounded) until each of our two connections is greeted.
+    let greeted = || {
+        for _ in 0..50 {
+            let stream = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            if greeting(&stream).starts_with("220 ") {
+                return stream;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no greeting within 5 s");
+    };
+    let first = greeted();
+    let _second = greeted();
     // A third connection from the same address is refused, not left hanging.
     let third = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
     third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
