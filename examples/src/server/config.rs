@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use mail_smtp_submit::policy::{Cidr, Restriction};
 use serde::Deserialize;
 
 /// A configuration problem: one line naming the key and what is wrong.
@@ -379,7 +380,8 @@ impl Config {
     /// Check every value whose type alone does not make it valid.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, net) in self.mynetworks.iter().enumerate() {
-            parse_cidr(net).map_err(|e| err(&format!("mynetworks[{i}]"), e))?;
+            net.parse::<Cidr>()
+                .map_err(|e| err(&format!("mynetworks[{i}]"), e))?;
         }
         for (key, value) in [
             ("limits.max_connections", self.limits.max_connections as u64),
@@ -476,10 +478,17 @@ impl Config {
                 ));
             }
             for (j, r) in l.recipient_restrictions.iter().enumerate() {
-                if !RESTRICTIONS.contains(&r.as_str()) {
+                if restriction(r).is_none() {
                     return Err(err(
                         &format!("{key}.recipient_restrictions[{j}]"),
-                        format!("unknown restriction {r:?} (known: {})", RESTRICTIONS.join(", ")),
+                        format!(
+                            "unknown restriction {r:?} (known: {})",
+                            RESTRICTIONS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     ));
                 }
             }
@@ -507,15 +516,23 @@ impl Config {
     }
 }
 
-/// Restrictions `recipient_restrictions` understands.
-pub const RESTRICTIONS: &[&str] = &[
-    "permit_mynetworks",
-    "permit_sasl_authenticated",
-    "reject_unauth_destination",
-    "reject_sender_login_mismatch",
-    "permit",
-    "reject",
+/// Restrictions `recipient_restrictions` understands (Postfix names).
+pub const RESTRICTIONS: &[(&str, Restriction)] = &[
+    ("permit_mynetworks", Restriction::PermitMynetworks),
+    ("permit_sasl_authenticated", Restriction::PermitSaslAuthenticated),
+    ("reject_unauth_destination", Restriction::RejectUnauthDestination),
+    (
+        "reject_sender_login_mismatch",
+        Restriction::RejectSenderLoginMismatch,
+    ),
+    ("permit", Restriction::Permit),
+    ("reject", Restriction::Reject),
 ];
+
+/// The restriction called `name`, if known.
+pub fn restriction(name: &str) -> Option<Restriction> {
+    RESTRICTIONS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
 
 fn line_hint(text: &str, offset: usize) -> String {
     let line = text[..offset.min(text.len())].matches('\n').count() + 1;
@@ -527,27 +544,6 @@ pub fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
     listen
         .parse()
         .map_err(|_| format!("{listen:?} is not an address like 127.0.0.1:25 or [::1]:25"))
-}
-
-/// Parse a CIDR (`10.0.0.0/8`, `::1/128`, or a bare address).
-pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
-    let (addr, len) = match cidr.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (cidr, None),
-    };
-    let ip: std::net::IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{cidr:?} is not a network like 10.0.0.0/8"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(l) => l
-            .parse::<u8>()
-            .ok()
-            .filter(|l| *l <= max)
-            .ok_or_else(|| format!("{cidr:?}: prefix length must be 0..={max}"))?,
-        None => max,
-    };
-    Ok((ip, len))
 }
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! protocol: pick plaintext/STARTTLS/implicit TLS, log TLS facts and
 //! STARTTLS injection attempts, run the tokio driver with an idle timeout.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mail_proto::Session;
 use mail_tls::tokio::{Action, ServeOptions};
 use mail_tls::{Secured, SecuredEvent, ServerTls};
 use tokio::net::TcpStream;
+
+use super::config::CleartextAuth;
+use super::runtime::Shared;
 
 /// Wrap `session` for a listener whose `tls` setting is `mode`: `wrapper`
 /// is implicit TLS; `may`, `encrypt` and `starttls` offer STARTTLS when a
@@ -51,4 +54,14 @@ pub async fn serve<S: Session>(
         SecuredEvent::Session(event) => on_event(session, event),
     })
     .await
+}
+
+/// Whether cleartext authentication (POP3 USER/PASS, IMAP LOGIN, PLAIN/LOGIN
+/// before TLS) is allowed for a client at `peer` on a listener set to `allow`.
+pub fn cleartext_allowed(shared: &Shared, allow: CleartextAuth, peer: SocketAddr) -> bool {
+    match allow {
+        CleartextAuth::Always => true,
+        CleartextAuth::Trusted => shared.is_trusted(peer.ip()),
+        CleartextAuth::Never => false,
+    }
 }

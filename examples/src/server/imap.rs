@@ -9,7 +9,6 @@ use mail_sasl::{VerifyOutcome, VerifyRequest};
 use mail_tls::tokio::Action;
 
 use super::log_safe;
-use super::pop3::cleartext_allowed;
 use super::runtime::{Accepted, Shared};
 use crate::imap_mailbox::{self, ImapHost, UserState};
 use crate::imap_store::ImapStore;
@@ -52,7 +51,8 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.starttls = tls.is_some() && listener.tls == "starttls";
     config.implicit_tls = listener.tls == "wrapper";
     config.mechanisms = shared.mechanisms;
-    config.mechanisms.tls_auth_only = !cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
+    config.mechanisms.tls_auth_only =
+        !super::connection::cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
     let session = ImapSession::new(config);
     let secured = super::connection::secure(session, tls, &listener.tls);

@@ -1,7 +1,6 @@
 //! One POP3 connection of `mail-server`: the `mail-pop3` session over the
 //! users' Maildirs (shared with IMAP, locked per user while open).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,6 @@ use mail_pop3::{Config, Event, Pop3Session};
 use mail_sasl::{StoredSecret, VerifyOutcome, VerifyRequest};
 use mail_tls::tokio::Action;
 
-use super::config::CleartextAuth;
 use super::log_safe;
 use super::runtime::{Accepted, Shared};
 use crate::maildir::Maildir;
@@ -37,15 +35,6 @@ impl Pop3Host for Host<'_> {
     }
 }
 
-/// Whether cleartext authentication is allowed for this client on listener `allow`.
-pub fn cleartext_allowed(shared: &Shared, allow: CleartextAuth, peer: SocketAddr) -> bool {
-    match allow {
-        CleartextAuth::Always => true,
-        CleartextAuth::Trusted => shared.is_trusted(peer.ip()),
-        CleartextAuth::Never => false,
-    }
-}
-
 /// Serve one POP3 connection.
 pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let Accepted {
@@ -66,7 +55,8 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.starttls = tls.is_some() && listener.tls == "starttls";
     config.secure_from_start = listener.tls == "wrapper";
     config.mechanisms = shared.mechanisms;
-    config.mechanisms.tls_auth_only = !cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
+    config.mechanisms.tls_auth_only =
+        !super::connection::cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
     config.realm = shared
         .config

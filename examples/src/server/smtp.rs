@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mail_smtp_submit::policy::{RelayPolicy, Restriction};
+use mail_smtp_submit::policy::RelayPolicy;
 use mail_smtp_submit::{BareLf, ClientInfo, Config, Event, Profile, Reply, SmtpSession, TlsMode};
 use mail_tls::tokio::Action;
 
@@ -55,23 +55,11 @@ pub fn session_config(shared: &Shared, index: usize) -> Config {
         recipient_restrictions: l
             .recipient_restrictions
             .iter()
-            .filter_map(|r| restriction(r))
+            .filter_map(|r| super::config::restriction(r))
             .collect(),
         ..RelayPolicy::default()
     };
     c
-}
-
-fn restriction(name: &str) -> Option<Restriction> {
-    Some(match name {
-        "permit_mynetworks" => Restriction::PermitMynetworks,
-        "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
-        "reject_unauth_destination" => Restriction::RejectUnauthDestination,
-        "reject_sender_login_mismatch" => Restriction::RejectSenderLoginMismatch,
-        "permit" => Restriction::Permit,
-        "reject" => Restriction::Reject,
-        _ => return None,
-    })
 }
 
 /// A short random queue id (hex), as Postfix's.
