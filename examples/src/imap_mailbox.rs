@@ -9,6 +9,7 @@ use mail_imap_min::{CopyOutcome, Event, ImapSession, MailboxOp, OpenPurpose};
 use mail_sasl::{VerifyOutcome, VerifyRequest};
 
 use crate::imap_store::{ImapStore, OpenMailbox};
+use crate::maildir::MaildirLock;
 
 /// What a server provides to the mailbox handler.
 pub trait ImapHost {
@@ -25,12 +26,72 @@ pub trait ImapHost {
 pub struct UserState {
     store: Option<ImapStore>,
     selected: Option<OpenMailbox>,
+    /// The INBOX session lock, shared, held while INBOX is selected
+    /// read-write (see [`crate::maildir`]: POP3 sessions are refused meanwhile).
+    inbox_lock: Option<MaildirLock>,
+}
+
+impl UserState {
+    /// Whether this session holds the INBOX lock (INBOX selected read-write).
+    pub fn holds_inbox_lock(&self) -> bool {
+        self.inbox_lock.is_some()
+    }
+
+    /// Let go of the selected mailbox and its lock once the session has
+    /// left it (CLOSE, UNSELECT, a failed SELECT, or LOGOUT).
+    pub fn sync_selection(&mut self, imap: &ImapSession) {
+        if imap.selected_mailbox().is_none() {
+            self.selected = None;
+            self.inbox_lock = None;
+        }
+    }
+}
+
+/// Why a mailbox cannot be selected now.
+enum OpenRefusal {
+    /// A POP3 session holds the maildrop.
+    InUse,
+    /// It does not exist (or its name is not allowed).
+    Missing,
+}
+
+/// Open `name` for `purpose`, taking INBOX's shared session lock for a
+/// read-write SELECT of INBOX.
+fn open_mailbox(
+    store: &ImapStore,
+    name: &str,
+    purpose: OpenPurpose,
+) -> io::Result<Result<(OpenMailbox, Option<MaildirLock>), OpenRefusal>> {
+    let lock = if purpose == OpenPurpose::Select && name.eq_ignore_ascii_case("INBOX") {
+        match store.inbox()?.lock_shared()? {
+            Some(lock) => Some(lock),
+            None => return Ok(Err(OpenRefusal::InUse)),
+        }
+    } else {
+        None
+    };
+    Ok(match store.open(name)? {
+        Some(mailbox) => Ok((mailbox, lock)),
+        None => Err(OpenRefusal::Missing),
+    })
 }
 
 /// Answer `event` if it is a credential or mailbox event. Events the caller
 /// may want to see (logins, failures, delays, close) are handed back, after
 /// any work of ours (a successful login opens the user's store first).
 pub fn handle(
+    imap: &mut ImapSession,
+    event: Event,
+    host: &impl ImapHost,
+    user: &mut UserState,
+) -> Option<Event> {
+    let passed_on = handle_event(imap, event, host, user);
+    // After the event: CLOSE reports its expunge while already deselected.
+    user.sync_selection(imap);
+    passed_on
+}
+
+fn handle_event(
     imap: &mut ImapSession,
     event: Event,
     host: &impl ImapHost,
@@ -47,26 +108,40 @@ pub fn handle(
             return Some(Event::AuthSucceeded { mechanism, identity });
         }
         Event::OpenMailbox { name, purpose } => {
-            let opened = user
-                .store
-                .as_ref()
-                .map(|st| st.open(&name))
-                .transpose()
-                .map(Option::flatten);
+            if purpose != OpenPurpose::Status {
+                // SELECT/EXAMINE leave the current mailbox, even when they fail.
+                user.selected = None;
+                user.inbox_lock = None;
+            }
+            let opened = match &user.store {
+                Some(st) => open_mailbox(st, &name, purpose),
+                None => Ok(Err(OpenRefusal::Missing)),
+            };
             match opened {
-                Ok(Some(mailbox)) => {
+                Ok(Ok((mailbox, lock))) => {
                     let view = mailbox.view.clone();
                     if purpose != OpenPurpose::Status {
                         user.selected = Some(mailbox);
+                        user.inbox_lock = lock;
                     }
                     imap.mailbox_opened(Some(view))
                 }
-                Ok(None) => imap.mailbox_opened(None),
+                Ok(Err(OpenRefusal::InUse)) => {
+                    host.warn(&format!("{name} is in use by a POP3 session; SELECT refused"));
+                    imap.mailbox_in_use()
+                }
+                Ok(Err(OpenRefusal::Missing)) => imap.mailbox_opened(None),
                 Err(e) => {
                     host.warn(&format!("opening {name}: {e}"));
                     imap.mailbox_opened(None)
                 }
             }
+        }
+        Event::MailboxClosed { .. } => {
+            // CLOSE/UNSELECT: let go of the mailbox and its lock at once.
+            user.selected = None;
+            user.inbox_lock = None;
+            Ok(())
         }
         Event::ListMailboxes => {
             let names = user

@@ -28,7 +28,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mail_imap_min::{Flags, MailboxView, MessageMeta};
@@ -36,9 +35,21 @@ use mail_imap_min::{Flags, MailboxView, MessageMeta};
 use crate::maildir::{valid_user_dir, Maildir, MaildirMessage};
 
 const UIDLIST: &str = ".mailcrates-uidlist";
+/// `flock(2)`ed exclusively (blocking, briefly) around every read-modify-write
+/// of the uidlist, by every session of every process on this Maildir.
+const UIDLIST_LOCK: &str = ".mailcrates-uidlist.lock";
 
-/// Serialises uidlist updates of all sessions in this process.
-static UIDLIST_LOCK: Mutex<()> = Mutex::new(());
+/// Hold the uidlist lock of the mailbox in `dir` until dropped.
+fn lock_uidlist(dir: &Path) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(UIDLIST_LOCK))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(file)
+}
 
 /// One user's mailboxes: INBOX is the Maildir at `<root>/<user>`, folder
 /// `a/b` is the Maildir++ folder `<root>/<user>/.a.b`.
@@ -143,9 +154,26 @@ impl ImapStore {
             return Ok(None);
         }
         let maildir = Maildir::create(&dir)?;
-        let listed = maildir.list()?;
-        let _guard = UIDLIST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // List under the lock: a listing taken before another session's
+        // update would drop (and later renumber) the messages it added.
+        let guard = lock_uidlist(&dir)?;
         let (mut validity, mut next, mut uids) = read_uidlist(&dir);
+        let mut listed = maildir.list()?;
+        // A directory read racing another session's flag rename can miss a
+        // file; dropping its UID would renumber (duplicate) the message at
+        // the next open. Known messages missing from the listing are
+        // looked for again (up to 3 more listings) before they count as expunged.
+        let mut seen: std::collections::HashSet<String> = listed.iter().map(|m| m.base.clone()).collect();
+        for _ in 0..3 {
+            if uids.keys().all(|b| seen.contains(b)) {
+                break;
+            }
+            for m in maildir.list()? {
+                if seen.insert(m.base.clone()) {
+                    listed.push(m);
+                }
+            }
+        }
         if validity == 0 {
             validity = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -175,9 +203,10 @@ impl ImapStore {
         if changed {
             write_uidlist(&dir, validity, next, &uids)?;
         }
+        drop(guard);
         let mut messages = Vec::with_capacity(files.len());
         for (&uid, m) in &files {
-            let data = fs::read(&m.path).unwrap_or_default();
+            let data = maildir.read(m).unwrap_or_default();
             let size = to_crlf(&data).len() as u64;
             let mtime = fs::metadata(&m.path)
                 .and_then(|md| md.modified())

@@ -5,6 +5,33 @@
 //! `<base>:2,<flags>` in `cur/`; the base name is unique and stable, so it
 //! serves as POP3 UID (and a stable sort key for IMAP UIDs).
 //!
+//! # Sessions of one user (POP3 and IMAP on the same Maildir)
+//!
+//! Delivery never locks (Maildir's `tmp/` → `new/` rename is atomic). What
+//! is locked is a *session*, with `flock(2)` on `<dir>/.mailcrates-session.lock`
+//! (a file that is never removed; the kernel drops the lock when the holder
+//! exits or crashes, so no lock is ever stale):
+//!
+//! - a POP3 session holds it **exclusively** from the moment its maildrop is
+//!   opened (PASS/APOP/AUTH) until it ends (UPDATE or disconnect), as
+//!   RFC 1939 §8 asks; a second POP3 session or an IMAP `SELECT INBOX` is
+//!   refused meanwhile (POP3 `-ERR [IN-USE]`, RFC 2449);
+//! - an IMAP session holds it **shared** while INBOX is selected read-write:
+//!   any number of IMAP sessions work side by side, and a POP3 login is
+//!   refused with `-ERR [IN-USE]` until they leave INBOX (SELECT/EXAMINE of
+//!   another mailbox, CLOSE, UNSELECT, LOGOUT or disconnect release it at
+//!   once). A `SELECT INBOX` while a POP3 session holds the maildrop is
+//!   answered `NO [INUSE]` (RFC 5530; the session stays authenticated);
+//! - read-only access (IMAP `EXAMINE`, `STATUS`, other folders) takes no
+//!   lock, and every reader tolerates a file that another session renamed
+//!   (flags changed: it is found again by its base name) or removed
+//!   (expunged/deleted: treated as gone, never as an error that loses state).
+//!
+//! Flag changes and expunges of IMAP sessions sharing INBOX are plain
+//! renames and unlinks of one file each, so they cannot lose or duplicate a
+//! message; the IMAP UID list is updated under its own short exclusive
+//! lock (see [`crate::imap_store`]).
+//!
 //! ```
 //! use mail_examples::maildir::Maildir;
 //! # let root = std::env::temp_dir().join(format!("maildir-doc-{}", std::process::id()));
@@ -18,9 +45,15 @@
 //! let list = md.list()?;
 //! assert_eq!((list[0].base.as_str(), list[0].flags.as_str()), (base.as_str(), "S"));
 //! {
-//!     let _lock = md.lock()?.expect("not locked yet");
-//!     assert!(md.lock()?.is_none(), "a second session finds it locked");
+//!     let _pop3 = md.lock()?.expect("not locked yet");
+//!     assert!(md.lock()?.is_none(), "a second POP3 session finds it locked");
+//!     assert!(md.lock_shared()?.is_none(), "an IMAP session too");
 //! } // dropped: unlocked
+//! {
+//!     let _imap1 = md.lock_shared()?.expect("not locked");
+//!     let _imap2 = md.lock_shared()?.expect("IMAP sessions share the lock");
+//!     assert!(md.lock()?.is_none(), "POP3 is refused while IMAP has it");
+//! }
 //! md.delete(&list[0])?;
 //! assert!(md.list()?.is_empty());
 //! # std::fs::remove_dir_all(&root).ok();
@@ -32,6 +65,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{flock, FlockOperation};
+use rustix::io::Errno;
 
 /// One Maildir (one user's mailbox).
 #[derive(Debug, Clone)]
@@ -55,17 +91,23 @@ pub struct MaildirMessage {
     pub file_size: u64,
 }
 
-/// Holds a Maildir's lock file; removes it when dropped.
+/// A held session lock of a Maildir (see the module docs); released when
+/// dropped (or when the process exits).
 #[derive(Debug)]
 pub struct MaildirLock {
-    path: PathBuf,
+    _file: File,
+    exclusive: bool,
 }
 
-impl Drop for MaildirLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+impl MaildirLock {
+    /// Whether this is the exclusive (POP3) lock rather than a shared (IMAP) one.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 }
+
+/// The session lock file's name inside a Maildir.
+pub const SESSION_LOCK_FILE: &str = ".mailcrates-session.lock";
 
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 
@@ -166,7 +208,12 @@ impl Maildir {
                 if name.starts_with('.') {
                     continue;
                 }
-                let meta = entry.metadata()?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Renamed (flags) or removed by another session meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 if !meta.is_file() {
                     continue;
                 }
@@ -188,6 +235,9 @@ impl Maildir {
                 .cmp(&time_key(&b.base))
                 .then_with(|| a.base.cmp(&b.base))
         });
+        // A file renamed while the directories were read can be seen twice
+        // (new/ then cur/, or two names in cur/): one message, listed once.
+        out.dedup_by(|later, first| later.base == first.base);
         Ok(out)
     }
 
@@ -203,73 +253,122 @@ impl Maildir {
     pub fn open(&self, msg: &MaildirMessage) -> io::Result<File> {
         match File::open(&msg.path) {
             Ok(f) => Ok(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let found = self.list()?.into_iter().find(|m| m.base == msg.base);
-                match found {
-                    Some(m) => File::open(m.path),
-                    None => Err(e),
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.locate(&msg.base)? {
+                Some(found) => File::open(found),
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
 
-    /// Remove the message (a message already gone counts as removed).
-    pub fn delete(&self, msg: &MaildirMessage) -> io::Result<()> {
-        match fs::remove_file(&msg.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match self.list()?.into_iter().find(|m| m.base == msg.base) {
-                    Some(m) => fs::remove_file(m.path),
-                    None => Ok(()),
+    /// Where the message with base name `base` is now (`new/<base>` or
+    /// `cur/<base>:2,…`), or `None` if it is gone. A directory read that
+    /// races a rename by another session can miss the file, so a miss is
+    /// confirmed by a second look.
+    pub fn locate(&self, base: &str) -> io::Result<Option<PathBuf>> {
+        let flagged = format!("{base}:2,");
+        for _ in 0..2 {
+            for sub in ["new", "cur"] {
+                for entry in fs::read_dir(self.dir.join(sub))? {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if name == base || name.starts_with(&flagged) {
+                        return Ok(Some(entry.path()));
+                    }
                 }
             }
-            Err(e) => Err(e),
         }
+        Ok(None)
+    }
+
+    /// Remove the message (a message already gone counts as removed; one
+    /// renamed by another session is found again by base name).
+    pub fn delete(&self, msg: &MaildirMessage) -> io::Result<()> {
+        let mut path = msg.path.clone();
+        // Bounded: each retry follows a rename by another session.
+        for _ in 0..8 {
+            match fs::remove_file(&path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match self.locate(&msg.base)? {
+                    Some(found) => path = found,
+                    None => return Ok(()),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!("{} keeps being renamed", msg.base)))
     }
 
     /// Move the message to `cur/<base>:2,<flags>` (flags are sorted and
-    /// deduplicated as the Maildir spec requires). Returns the new path.
+    /// deduplicated as the Maildir spec requires). Returns the new path. If
+    /// another session renamed the file meanwhile, it is found again by base
+    /// name; if it was removed, the error is `NotFound`.
     pub fn set_flags(&self, msg: &MaildirMessage, flags: &str) -> io::Result<PathBuf> {
         let mut f: Vec<char> = flags.chars().filter(|c| c.is_ascii_alphabetic()).collect();
         f.sort_unstable();
         f.dedup();
         let name: String = format!("{}:2,{}", msg.base, f.into_iter().collect::<String>());
         let to = self.dir.join("cur").join(name);
-        if to != msg.path {
-            fs::rename(&msg.path, &to)?;
+        if to == msg.path {
+            return Ok(to);
         }
-        Ok(to)
+        match fs::rename(&msg.path, &to) {
+            Ok(()) => Ok(to),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Bounded: each retry follows a rename by another session.
+                for _ in 0..8 {
+                    let Some(current) = self.locate(&msg.base)? else {
+                        return Err(e);
+                    };
+                    if current == to {
+                        return Ok(to);
+                    }
+                    match fs::rename(&current, &to) {
+                        Ok(()) => return Ok(to),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Take this Maildir's exclusive session lock (`<dir>/.mailcrates.lock`,
-    /// created with `O_EXCL`, holding the owner's pid). `Ok(None)`: another
-    /// live session holds it (POP3 `[IN-USE]`). A lock left by a dead process
-    /// is taken over.
+    /// Take this Maildir's session lock exclusively (a POP3 session).
+    /// `Ok(None)`: another session holds it, exclusively or shared (POP3
+    /// answers `[IN-USE]`). Never blocks.
     pub fn lock(&self) -> io::Result<Option<MaildirLock>> {
-        let path = self.dir.join(".mailcrates.lock");
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())?;
-                    return Ok(Some(MaildirLock { path }));
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let owner = fs::read_to_string(&path).unwrap_or_default();
-                    let alive = match owner.trim().parse::<u32>() {
-                        Ok(pid) => Path::new(&format!("/proc/{pid}")).exists(),
-                        // Being written right now by its creator.
-                        Err(_) => true,
-                    };
-                    if alive {
-                        return Ok(None);
-                    }
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => return Err(e),
-            }
+        self.try_session_lock(true)
+    }
+
+    /// Take this Maildir's session lock shared (an IMAP session with INBOX
+    /// selected). `Ok(None)`: a POP3 session holds it. Never blocks.
+    pub fn lock_shared(&self) -> io::Result<Option<MaildirLock>> {
+        self.try_session_lock(false)
+    }
+
+    fn try_session_lock(&self, exclusive: bool) -> io::Result<Option<MaildirLock>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(SESSION_LOCK_FILE))?;
+        let operation = if exclusive {
+            FlockOperation::NonBlockingLockExclusive
+        } else {
+            FlockOperation::NonBlockingLockShared
+        };
+        match flock(&file, operation) {
+            Ok(()) => Ok(Some(MaildirLock {
+                _file: file,
+                exclusive,
+            })),
+            Err(e) if e == Errno::WOULDBLOCK => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        Ok(None)
     }
 }
 
@@ -296,4 +395,58 @@ fn hostname() -> String {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> Maildir {
+        let dir = std::env::temp_dir().join(format!("maildir-{name}-{:016x}", rand::random::<u64>()));
+        Maildir::create(dir).unwrap()
+    }
+
+    #[test]
+    fn another_sessions_rename_or_removal_is_tolerated() {
+        let md = scratch("races");
+        md.deliver(b"Subject: a\n\na\n").unwrap();
+        md.deliver(b"Subject: b\n\nb\n").unwrap();
+        let stale = md.list().unwrap();
+        // Another session flags both, then removes the second.
+        md.set_flags(&stale[0], "S").unwrap();
+        md.set_flags(&stale[1], "F").unwrap();
+        let current = md.list().unwrap();
+        md.delete(&current[1]).unwrap();
+        // Our stale view still reads, re-flags and deletes by base name.
+        assert_eq!(md.read(&stale[0]).unwrap(), b"Subject: a\n\na\n");
+        let moved = md.set_flags(&stale[0], "RS").unwrap();
+        assert!(moved.ends_with(format!("{}:2,RS", stale[0].base)), "{moved:?}");
+        assert_eq!(md.locate(&stale[0].base).unwrap(), Some(moved));
+        let err = md.set_flags(&stale[1], "S").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        md.delete(&stale[1]).unwrap(); // already gone: fine
+        md.delete(&stale[0]).unwrap(); // renamed since: found and removed
+        assert!(md.list().unwrap().is_empty());
+        assert_eq!(md.locate(&stale[0].base).unwrap(), None);
+        fs::remove_dir_all(md.path()).ok();
+    }
+
+    #[test]
+    fn session_lock_is_released_on_drop_and_not_left_behind() {
+        let md = scratch("lock");
+        let pop3 = md.lock().unwrap().expect("free");
+        assert!(pop3.is_exclusive());
+        assert!(md.lock_shared().unwrap().is_none());
+        drop(pop3);
+        let imap = md.lock_shared().unwrap().expect("free again");
+        assert!(!imap.is_exclusive());
+        assert!(md.lock().unwrap().is_none());
+        drop(imap);
+        assert!(md.lock().unwrap().is_some());
+        // The lock file stays (never unlinked: no race on re-creation) and is
+        // not a message.
+        assert!(md.path().join(SESSION_LOCK_FILE).is_file());
+        assert!(md.list().unwrap().is_empty());
+        fs::remove_dir_all(md.path()).ok();
+    }
 }

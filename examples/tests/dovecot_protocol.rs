@@ -3,129 +3,25 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use mail_examples::testing::{require_tool, ChildGuard, TempDir};
+use mail_examples::testing::{plaintext_verify_request, DovecotAuth as Dovecot, TempDir};
 use mail_sasl::dovecot::{AuthParams, ClientEvent, DovecotAnswer, DovecotAuthClient, DovecotSocketBackend};
 use mail_sasl::passwd_file::{hash_password, Scheme};
-use mail_sasl::{
-    CredentialBackend, Exchange, ExchangeContext, Mechanism, MechanismPolicy, Step, VerifyOutcome,
-};
-
-/// A running Dovecot; SIGTERM then SIGKILL when dropped.
-struct Dovecot {
-    guard: ChildGuard,
-    socket: PathBuf,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        let pid = self.guard.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.guard.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use mail_sasl::{CredentialBackend, Mechanism, MechanismPolicy, VerifyOutcome};
 
 fn start_dovecot() -> Option<Dovecot> {
-    let dovecot = require_tool("dovecot")?;
-    let dir = TempDir::new("dovecot");
-    let d = dir.path();
-    let socket = d.join("auth-client");
-    let log = d.join("dovecot.log");
     let bob_hash = hash_password(Scheme::Sha512Crypt, "bob", "hunter2", "").expect("hash");
-    std::fs::write(
-        d.join("users"),
-        format!("alice:{{PLAIN}}secret\nbob:{bob_hash}\n"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(d.join("home")).unwrap();
-    let config = format!(
-        "base_dir = {d}/run\n\
-         state_dir = {d}/state\n\
-         listen = 127.0.0.1\n\
-         protocols =\n\
-         ssl = no\n\
-         log_path = {log}\n\
-         first_valid_uid = 0\n\
-         default_internal_user = root\n\
-         default_internal_group = root\n\
-         default_login_user = root\n\
-         auth_mechanisms = plain login cram-md5\n\
-         auth_failure_delay = 0\n\
-         passdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
-         userdb {{\n  driver = static\n  args = uid=0 gid=0 home={d}/home\n}}\n\
-         service auth {{\n  unix_listener {socket} {{\n    mode = 0666\n  }}\n}}\n",
-        d = d.display(),
-        log = log.display(),
-        socket = socket.display(),
-    );
-    let conf = d.join("dovecot.conf");
-    std::fs::write(&conf, config).unwrap();
-    let guard = ChildGuard::spawn(
-        Command::new(dovecot)
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit()),
-    )
-    .expect("start dovecot");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while UnixStream::connect(&socket).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dovecot did not create {}: {}",
-            socket.display(),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Dovecot {
-        guard,
-        socket,
-        log,
-        _dir: dir,
-    })
+    Dovecot::start(&format!("alice:{{PLAIN}}secret\nbob:{bob_hash}\n"))
 }
 
-/// Run a real exchange of `mechanism` and return its verification request.
 fn verify_request(mechanism: Mechanism, user: &str, password: &str) -> mail_sasl::VerifyRequest {
-    let ctx = ExchangeContext::new("smtp", "localhost", [1; 16]);
-    match mechanism {
-        Mechanism::Plain => {
-            let ir = format!("\0{user}\0{password}");
-            let (_, step) = Exchange::start(Mechanism::Plain, Some(ir.as_bytes()), &ctx);
-            let Step::Verify(request) = step else {
-                panic!("PLAIN: {step:?}")
-            };
-            request
-        }
-        Mechanism::Login => {
-            let (mut ex, step) = Exchange::start(Mechanism::Login, None, &ctx);
-            assert!(matches!(step, Step::Challenge(_)), "{step:?}");
-            assert!(matches!(ex.step(user.as_bytes()), Step::Challenge(_)));
-            let Step::Verify(request) = ex.step(password.as_bytes()) else {
-                panic!("LOGIN")
-            };
-            request
-        }
-        other => panic!("{other} is not a plaintext mechanism"),
-    }
+    plaintext_verify_request(mechanism, user, password)
 }
 
 fn log_of(dovecot: &Dovecot) -> String {
-    std::fs::read_to_string(&dovecot.log).unwrap_or_default()
+    dovecot.log_text()
 }
 
 #[test]

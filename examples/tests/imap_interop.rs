@@ -5,14 +5,13 @@
 //! with PLAIN, LOGIN, CRAM-MD5), `mutt` (in tmux), `fetchmail` (STARTTLS +
 //! CRAM-MD5 / LOGIN) and `openssl s_client -starttls imap`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use mail_examples::testing::{
-    describe_output as text, require_python_module, require_tool, run_bounded as run, DemoServer,
+    cleartext_to_tls_port, curl_login, describe_output as text, fetchmail, mutt_imap, openssl_starttls,
+    require_python_module, require_tool, run_bounded as run, starttls_injection_probe, DemoServer,
+    FetchmailPoll, MuttImap,
 };
 use mail_sasl::passwd_file::Scheme;
 
@@ -220,26 +219,11 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
     let server = start("starttls", &[]);
     let ssl_server = start("wrapper", &[]);
     let first = corpus().remove(0);
-    let ca = server.ca().display().to_string();
-    let ssl_ca = ssl_server.ca().display().to_string();
+    let ca = server.ca();
+    let ssl_ca = ssl_server.ca();
     for mech in ["PLAIN", "LOGIN", "CRAM-MD5"] {
-        let opt = format!("AUTH={mech}");
         let url = format!("imap://127.0.0.1:{}/INBOX;UID=1", server.port);
-        let out = run(
-            &curl,
-            &[
-                "-sS",
-                "--ssl-reqd",
-                "--cacert",
-                &ca,
-                "-u",
-                "ned:secret",
-                "--login-options",
-                &opt,
-                &url,
-            ],
-            None,
-        );
+        let out = curl_login(&curl, &url, Some(&ca), "ned:secret", Some(mech));
         assert!(
             out.status.success(),
             "{mech} over STARTTLS: {}\n{}",
@@ -249,20 +233,7 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
         assert_eq!(out.stdout, first, "{mech}: UID 1 bytes");
 
         let url = format!("imaps://127.0.0.1:{}/INBOX;UID=1", ssl_server.port);
-        let out = run(
-            &curl,
-            &[
-                "-sS",
-                "--cacert",
-                &ssl_ca,
-                "-u",
-                "ned:secret",
-                "--login-options",
-                &opt,
-                &url,
-            ],
-            None,
-        );
+        let out = curl_login(&curl, &url, Some(&ssl_ca), "ned:secret", Some(mech));
         assert!(
             out.status.success(),
             "{mech} over IMAPS: {}\n{}",
@@ -273,11 +244,7 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
     }
     // Without a mechanism option curl uses LOGIN/AUTHENTICATE by itself; listing works.
     let url = format!("imap://127.0.0.1:{}/", server.port);
-    let out = run(
-        &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "ned:secret", None);
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("INBOX"),
@@ -285,44 +252,12 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
         text(&out)
     );
     // Wrong password: curl's login error (67). A one-way hash serves PLAIN.
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "--ssl-reqd",
-            "--cacert",
-            &ca,
-            "-u",
-            "ned:wrong",
-            "--login-options",
-            "AUTH=PLAIN",
-            &url,
-        ],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "ned:wrong", Some("PLAIN"));
     assert_eq!(out.status.code(), Some(67), "{}", text(&out));
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "--ssl-reqd",
-            "--cacert",
-            &ca,
-            "-u",
-            "alice:wonder land",
-            "--login-options",
-            "AUTH=PLAIN",
-            &url,
-        ],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "alice:wonder land", Some("PLAIN"));
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     // Cleartext without STARTTLS: PLAIN cannot be used.
-    let out = run(
-        &curl,
-        &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url],
-        None,
-    );
+    let out = curl_login(&curl, &url, None, "ned:secret", Some("PLAIN"));
     assert!(
         !out.status.success(),
         "PLAIN over cleartext must fail: {}",
@@ -331,37 +266,19 @@ fn curl_starttls_and_imaps_with_every_mechanism() {
 }
 
 fn fetchmail_run(server: &ImapServer, auth: &str, keep: bool) -> (Output, String) {
-    let fetchmail = require_tool("fetchmail").expect("checked by caller");
+    let fetchmail_bin = require_tool("fetchmail").expect("checked by caller");
     let home = server.dir.path().join(format!("home-{auth}-{keep}"));
-    std::fs::create_dir_all(&home).unwrap();
-    let sink = home.join("fetched.mbox");
-    let rc = home.join("fetchmailrc");
-    let rc_text = format!(
-        "set no bouncemail\n\
-         poll 127.0.0.1 port {port} proto imap auth {auth}\n  \
-         user \"ned\" password \"secret\" is \"ned\" here\n  \
-         sslproto tls1.2+ sslcertck sslcertfile \"{ca}\" sslcommonname localhost\n  \
-         mda \"cat >> {sink}\"\n",
-        port = server.port,
-        ca = server.ca().display(),
-        sink = sink.display()
-    );
-    std::fs::write(&rc, rc_text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let rc_s = rc.display().to_string();
-    let pid = home.join("fetchmail.pid").display().to_string();
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60")
-        .arg(&fetchmail)
-        .args(["-f", &rc_s, "--nosyslog", "-v", "--pidfile", &pid])
-        .args(if keep { &["-k", "-a"][..] } else { &["-a"][..] })
-        .env("HOME", &home)
-        .env("FETCHMAILHOME", &home)
-        .stdin(Stdio::null());
-    let out = cmd.output().unwrap();
-    let fetched = String::from_utf8_lossy(&std::fs::read(&sink).unwrap_or_default()).into_owned();
-    (out, fetched)
+    let poll = FetchmailPoll {
+        proto: "imap",
+        port: server.port,
+        auth,
+        user: "ned",
+        password: "secret",
+        ca: &server.ca(),
+        keep,
+    };
+    let (out, fetched) = fetchmail(&fetchmail_bin, &home, &poll);
+    (out, String::from_utf8_lossy(&fetched).into_owned())
 }
 
 #[test]
@@ -412,23 +329,12 @@ fn openssl_s_client_starttls_imap() {
         return;
     };
     let server = start("starttls", &[]);
-    let connect = format!("127.0.0.1:{}", server.port);
-    let ca = server.ca().display().to_string();
-    let out = run(
+    let out = openssl_starttls(
         &openssl,
-        &[
-            "s_client",
-            "-starttls",
-            "imap",
-            "-connect",
-            &connect,
-            "-CAfile",
-            &ca,
-            "-brief",
-            "-crlf",
-            "-quiet",
-        ],
-        Some(b"a CAPABILITY\nb LOGIN ned secret\nc SELECT INBOX\nd FETCH 3 BODY[TEXT]\ne LOGOUT\n"),
+        "imap",
+        server.port,
+        &server.ca(),
+        b"a CAPABILITY\nb LOGIN ned secret\nc SELECT INBOX\nd FETCH 3 BODY[TEXT]\ne LOGOUT\n",
     );
     let all = text(&out);
     assert!(all.contains("TLSv1.3") || all.contains("TLSv1.2"), "{all}");
@@ -445,62 +351,20 @@ fn openssl_s_client_starttls_imap() {
 #[test]
 fn raw_starttls_injection_and_imaps_plaintext() {
     let server = start("starttls", &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"* OK [CAPABILITY IMAP4rev1"));
-    assert!(String::from_utf8_lossy(&buf[..n]).contains("LOGINDISABLED"));
-    s.write_all(b"a STARTTLS\r\nb NOOP\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let n = s.read(&mut buf).unwrap();
+    let (greeting, reply) = starttls_injection_probe(server.port, b"a STARTTLS\r\nb NOOP\r\n");
+    assert!(greeting.starts_with(b"* OK [CAPABILITY IMAP4rev1"));
+    assert!(String::from_utf8_lossy(&greeting).contains("LOGINDISABLED"));
     assert_eq!(
-        &buf[..n],
-        b"a OK Begin TLS negotiation now.\r\n",
+        reply, b"a OK Begin TLS negotiation now.\r\n",
         "b NOOP never answered in clear"
     );
-    drop(s);
 
     let ssl = start("wrapper", &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", ssl.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"a CAPABILITY\r\n").unwrap();
-    let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
+    let got = cleartext_to_tls_port(ssl.port, b"a CAPABILITY\r\n");
     assert!(
         !got.windows(4).any(|w| w == b"* OK"),
         "no plaintext reply on IMAPS: {got:?}"
     );
-}
-
-/// Poll a tmux pane until it shows `needle` (or time runs out).
-fn tmux_wait(tmux: &Path, socket: &str, needle: &str, timeout: Duration) -> (bool, String) {
-    let deadline = Instant::now() + timeout;
-    let mut screen = String::new();
-    while Instant::now() < deadline {
-        let out = Command::new(tmux)
-            .args(["-L", socket, "capture-pane", "-p", "-t", "mutt"])
-            .output();
-        if let Ok(out) = out {
-            screen = String::from_utf8_lossy(&out.stdout).into_owned();
-            if screen.contains(needle) {
-                return (true, screen);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    (false, screen)
-}
-
-struct TmuxGuard(PathBuf, String);
-
-impl Drop for TmuxGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.0)
-            .args(["-L", &self.1, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 #[test]
@@ -509,50 +373,16 @@ fn mutt_reads_inbox_over_starttls() {
     let Some(mutt) = require_tool("mutt") else { return };
     let server = start("starttls", &[]);
     let home = server.dir.path().join("mutt-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let rc = home.join("muttrc");
-    std::fs::write(
-        &rc,
-        format!(
-            "set folder=\"imap://ned@127.0.0.1:{port}/\"\n\
-             set spoolfile=\"+INBOX\"\n\
-             set imap_pass=\"secret\"\n\
-             set ssl_starttls=yes\nset ssl_force_tls=yes\n\
-             set certificate_file=\"{home}/certs\"\n\
-             set ssl_ca_certificates_file=\"{ca}\"\n\
-             set imap_authenticators=\"cram-md5:login\"\n\
-             set header_cache=\"\"\nset message_cachedir=\"\"\n\
-             set mail_check_stats=no\nset sort=date\nset timeout=5\nset confirmappend=no\n",
-            port = server.port,
-            home = home.display(),
-            ca = server.ca().display()
-        ),
-    )
-    .unwrap();
-    let socket = format!("mutt-{}", server.port);
-    let _guard = TmuxGuard(tmux.clone(), socket.clone());
-    let cmdline = format!("{} -n -F {} -d 2 2>/dev/null", mutt.display(), rc.display());
-    let status = Command::new(&tmux)
-        .args([
-            "-L",
-            &socket,
-            "new-session",
-            "-d",
-            "-s",
-            "mutt",
-            "-x",
-            "160",
-            "-y",
-            "40",
-        ])
-        .arg(format!(
-            "env HOME={} TERM=xterm sh -c '{cmdline}'",
-            home.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (ok, screen) = tmux_wait(&tmux, &socket, "first imap message", Duration::from_secs(20));
+    let imap = MuttImap {
+        port: server.port,
+        user: "ned",
+        password: "secret",
+        ca: &server.ca(),
+        authenticators: "cram-md5:login",
+        extra_rc: "set sort=date\n",
+    };
+    let term = mutt_imap(&tmux, &mutt, &home, &imap);
+    let (ok, screen) = term.wait_for(&["first imap message"], Duration::from_secs(20));
     assert!(
         ok,
         "mutt index shows the subject:\n{screen}\n--- server\n{}",
@@ -563,32 +393,15 @@ fn mutt_reads_inbox_over_starttls() {
         "{screen}"
     );
     // Open the first message, then quit; mutt marks it seen on the server.
-    let _ = Command::new(&tmux)
-        .args(["-L", &socket, "send-keys", "-t", "mutt", "Enter"])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut screen = String::new();
-    while Instant::now() < deadline {
-        let (_, s) = tmux_wait(&tmux, &socket, "", Duration::from_secs(1));
-        screen = s;
-        if ["Hello ned.", "see attached", "short"]
-            .iter()
-            .any(|b| screen.contains(b))
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    term.send_keys(&["Enter"]);
+    let bodies = ["Hello ned.", "see attached", "short"];
+    let (ok, screen) = term.wait_for(&bodies, Duration::from_secs(10));
     assert!(
-        ["Hello ned.", "see attached", "short"]
-            .iter()
-            .any(|b| screen.contains(b)),
+        ok,
         "mutt pager shows a body:\n{screen}\n--- server\n{}",
         server.log()
     );
-    let _ = Command::new(&tmux)
-        .args(["-L", &socket, "send-keys", "-t", "mutt", "q", "q"])
-        .status();
+    term.send_keys(&["q", "q"]);
     std::thread::sleep(Duration::from_millis(1500));
     let log = server.log();
     assert!(
@@ -712,4 +525,66 @@ print("PURESASL-OK")
             server.log()
         );
     }
+}
+
+/// `pop3-demo` and `imap-demo` are separate processes on one Maildir root:
+/// the session lock (`flock`) works across processes as within one.
+#[test]
+fn pop3_demo_and_imap_demo_exclude_each_other_across_processes() {
+    if !require_python_module("imaplib") {
+        return;
+    }
+    let imap = start("starttls", &[]);
+    let root = imap.dir.path().join("mail").display().to_string();
+    let pop3 = DemoServer::start(
+        env!("CARGO_BIN_EXE_pop3-demo"),
+        &[("ned", Scheme::Plain, "secret")],
+        &[],
+        "starttls",
+        &["--maildir-root", &root],
+    );
+    let script = format!(
+        r#"
+import imaplib, poplib, ssl
+# Each demo has its own self-signed certificate.
+ctx = ssl.create_default_context(cafile="{ca}")
+pctx = ssl.create_default_context(cafile="{pop3_ca}")
+p = poplib.POP3("127.0.0.1", {pop3}, timeout=20); p.stls(context=pctx)
+p.user("ned"); p.pass_("secret")
+assert p.stat()[0] == 3
+m = imaplib.IMAP4("127.0.0.1", {imap}, timeout=20); m.starttls(ssl_context=ctx)
+m.login("ned", "secret")
+typ, data = m.select("INBOX")
+assert typ == "NO" and b"[INUSE]" in data[0], (typ, data)
+p.quit()
+typ, data = m.select("INBOX")
+assert typ == "OK" and data == [b"3"], (typ, data)
+p = poplib.POP3("127.0.0.1", {pop3}, timeout=20); p.stls(context=pctx)
+p.user("ned")
+try:
+    p.pass_("secret")
+    raise SystemExit("POP3 login accepted while imap-demo has INBOX selected")
+except poplib.error_proto as e:
+    assert "[IN-USE]" in str(e), e
+# Leaving INBOX (selecting another mailbox) lets go of it at once.
+m.create("Archive")
+typ, data = m.select("Archive")
+assert typ == "OK", (typ, data)
+p.user("ned"); p.pass_("secret")
+p.quit()
+m.logout()
+print("OK")
+"#,
+        ca = imap.ca().display(),
+        pop3_ca = pop3.ca().display(),
+        pop3 = pop3.port,
+        imap = imap.port,
+    );
+    let (ok, out) = mail_examples::testing::run_python(&script);
+    assert!(
+        ok && out.contains("OK"),
+        "{out}\n--- imap-demo\n{}\n--- pop3-demo\n{}",
+        imap.log(),
+        pop3.log()
+    );
 }

@@ -2,45 +2,16 @@
 //! codes, and mail submitted on 587 read back over POP3 and IMAP with real
 //! clients (Python smtplib/poplib/imaplib, swaks, curl).
 
-use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mail_examples::testing::{
-    free_port, require_python_module, require_tool, wait_for_port, ChildGuard, TempDir,
+    mail_server_setup, mail_server_start, require_python_module, require_tool, run_python, ChildGuard,
+    MailServerPorts as Ports, TempDir, MAIL_SERVER_DEFAULT_AUTH,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
-
-fn passwd_line(scheme: &str, user: &str, password: &str) -> String {
-    let mut child = Command::new(BIN)
-        .args(["passwd", "--scheme", scheme, user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "passwd {scheme} failed");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Ports {
-    smtp: u16,
-    submission: u16,
-    submissions: u16,
-    pop3: u16,
-    pop3s: u16,
-    imap: u16,
-    imaps: u16,
-}
 
 /// A configuration with every listener on free loopback ports, users
 /// `alice` (SHA512-CRYPT) and `bob` ({PLAIN}, so CRAM-MD5 works for him).
@@ -50,95 +21,15 @@ fn setup(dir: &Path) -> Ports {
 
 /// [`setup`] with `extra` appended to the configuration.
 fn setup_with(dir: &Path, extra: &str) -> Ports {
-    let status = Command::new(BIN)
-        .args(["genkey", "--days", "2", "--out-dir"])
-        .arg(dir)
-        .args(["--san", "127.0.0.1", "localhost"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let users = passwd_line("SHA512-CRYPT", "alice", "wonderland") + &passwd_line("PLAIN", "bob", "builder");
-    std::fs::write(dir.join("users"), users).unwrap();
-    let p = Ports {
-        smtp: free_port(),
-        submission: free_port(),
-        submissions: free_port(),
-        pop3: free_port(),
-        pop3s: free_port(),
-        imap: free_port(),
-        imaps: free_port(),
-    };
-    let config = format!(
-        r#"myhostname = "localhost"
-state_dir = "state"
-mydestination = ["localhost"]
-mynetworks = ["127.0.0.1/32"]
-
-[tls]
-cert_file = "localhost.crt"
-key_file = "localhost.key"
-
-[auth]
-passwd_file = "users"
-failure_delay_ms = 100
-
-[[smtp]]
-listen = "127.0.0.1:{}"
-tls = "may"
-
-[[smtp]]
-listen = "127.0.0.1:{}"
-tls = "encrypt"
-require_auth = true
-
-[[smtp]]
-listen = "127.0.0.1:{}"
-tls = "wrapper"
-require_auth = true
-
-[[pop3]]
-listen = "127.0.0.1:{}"
-
-[[pop3]]
-listen = "127.0.0.1:{}"
-tls = "wrapper"
-
-[[imap]]
-listen = "127.0.0.1:{}"
-
-[[imap]]
-listen = "127.0.0.1:{}"
-tls = "wrapper"
-"#,
-        p.smtp, p.submission, p.submissions, p.pop3, p.pop3s, p.imap, p.imaps
-    );
-    std::fs::write(dir.join("mail.toml"), config + extra).unwrap();
-    p
+    mail_server_setup(BIN, dir, MAIL_SERVER_DEFAULT_AUTH, extra)
 }
 
 fn start(dir: &Path, ports: &Ports) -> ChildGuard {
-    let child = ChildGuard::spawn(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(dir.join("mail.toml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap()),
-    )
-    .unwrap();
-    for port in [ports.smtp, ports.submission, ports.imaps] {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(
-            wait_for_port(addr, Duration::from_secs(20)),
-            "mail-server did not listen on {port}"
-        );
-    }
-    child
+    mail_server_start(BIN, dir, ports)
 }
 
 fn python(script: &str) -> (bool, String) {
-    let out = Command::new("python3").args(["-c", script]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    run_python(script)
 }
 
 #[test]

@@ -9,7 +9,10 @@ use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mail_examples::testing::{describe_output as text, require_tool, run_bounded as run, DemoServer};
+use mail_examples::testing::{
+    cleartext_to_tls_port, curl_login, describe_output as text, openssl_starttls, require_tool,
+    run_bounded as run, starttls_injection_probe, DemoServer,
+};
 use mail_sasl::passwd_file::Scheme;
 
 /// Messages delivered to ned's Maildir: bare LF endings, a leading dot, a
@@ -219,26 +222,11 @@ fn curl_stls_and_pop3s_with_every_mechanism() {
     let ssl_server = start("wrapper", &["--mechanisms", "PLAIN LOGIN CRAM-MD5 DIGEST-MD5"]);
     let stored = server.maildir("ned").list().unwrap();
     let first = server.maildir("ned").read(&stored[0]).unwrap();
-    let ca = server.ca().display().to_string();
-    let ssl_ca = ssl_server.ca().display().to_string();
+    let ca = server.ca();
+    let ssl_ca = ssl_server.ca();
     for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"] {
-        let opt = format!("AUTH={mech}");
         let url = format!("pop3://127.0.0.1:{}/1", server.port);
-        let out = run(
-            &curl,
-            &[
-                "-sS",
-                "--ssl-reqd",
-                "--cacert",
-                &ca,
-                "-u",
-                "ned:secret",
-                "--login-options",
-                &opt,
-                &url,
-            ],
-            None,
-        );
+        let out = curl_login(&curl, &url, Some(&ca), "ned:secret", Some(mech));
         assert!(
             out.status.success(),
             "{mech} over STLS: {}\n{}",
@@ -248,20 +236,7 @@ fn curl_stls_and_pop3s_with_every_mechanism() {
         assert_eq!(out.stdout, wire_form(&first), "{mech}: RETR bytes");
 
         let url = format!("pop3s://127.0.0.1:{}/1", ssl_server.port);
-        let out = run(
-            &curl,
-            &[
-                "-sS",
-                "--cacert",
-                &ssl_ca,
-                "-u",
-                "ned:secret",
-                "--login-options",
-                &opt,
-                &url,
-            ],
-            None,
-        );
+        let out = curl_login(&curl, &url, Some(&ssl_ca), "ned:secret", Some(mech));
         assert!(
             out.status.success(),
             "{mech} over POP3S: {}\n{}",
@@ -272,53 +247,17 @@ fn curl_stls_and_pop3s_with_every_mechanism() {
     }
     // LIST through curl; a wrong password fails with curl's login error (67).
     let url = format!("pop3://127.0.0.1:{}/", server.port);
-    let out = run(
-        &curl,
-        &["-sS", "--ssl-reqd", "--cacert", &ca, "-u", "ned:secret", &url],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "ned:secret", None);
     assert!(out.status.success(), "{}", text(&out));
     let listing = String::from_utf8_lossy(&out.stdout);
     assert_eq!(listing.lines().count(), 3, "{listing}");
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "--ssl-reqd",
-            "--cacert",
-            &ca,
-            "-u",
-            "ned:wrong",
-            "--login-options",
-            "AUTH=PLAIN",
-            &url,
-        ],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "ned:wrong", Some("PLAIN"));
     assert_eq!(out.status.code(), Some(67), "{}", text(&out));
     // A one-way hash serves PLAIN but not CRAM-MD5.
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "--ssl-reqd",
-            "--cacert",
-            &ca,
-            "-u",
-            "alice:wonder land",
-            "--login-options",
-            "AUTH=PLAIN",
-            &url,
-        ],
-        None,
-    );
+    let out = curl_login(&curl, &url, Some(&ca), "alice:wonder land", Some("PLAIN"));
     assert!(out.status.success(), "{}\n{}", text(&out), server.log());
     // Plain POP3 without STLS: curl cannot log in with PLAIN over cleartext.
-    let out = run(
-        &curl,
-        &["-sS", "-u", "ned:secret", "--login-options", "AUTH=PLAIN", &url],
-        None,
-    );
+    let out = curl_login(&curl, &url, None, "ned:secret", Some("PLAIN"));
     assert!(
         !out.status.success(),
         "PLAIN over cleartext must fail: {}",
@@ -420,23 +359,12 @@ fn openssl_s_client_starttls_pop3() {
         return;
     };
     let server = start("starttls", &[]);
-    let connect = format!("127.0.0.1:{}", server.port);
-    let ca = server.ca().display().to_string();
-    let out = run(
+    let out = openssl_starttls(
         &openssl,
-        &[
-            "s_client",
-            "-starttls",
-            "pop3",
-            "-connect",
-            &connect,
-            "-CAfile",
-            &ca,
-            "-brief",
-            "-crlf",
-            "-quiet",
-        ],
-        Some(b"CAPA\nUSER ned\nPASS secret\nSTAT\nQUIT\n"),
+        "pop3",
+        server.port,
+        &server.ca(),
+        b"CAPA\nUSER ned\nPASS secret\nSTAT\nQUIT\n",
     );
     let all = text(&out);
     assert!(
@@ -456,27 +384,15 @@ fn openssl_s_client_starttls_pop3() {
 #[test]
 fn raw_stls_injection_and_pop3s_plaintext() {
     let server = start("starttls", &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"+OK"));
-    s.write_all(b"STLS\r\nCAPA\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let n = s.read(&mut buf).unwrap();
+    let (greeting, reply) = starttls_injection_probe(server.port, b"STLS\r\nCAPA\r\n");
+    assert!(greeting.starts_with(b"+OK"));
     assert_eq!(
-        &buf[..n],
-        b"+OK Begin TLS negotiation now.\r\n",
+        reply, b"+OK Begin TLS negotiation now.\r\n",
         "CAPA never answered in clear"
     );
-    drop(s);
 
     let ssl = start("wrapper", &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", ssl.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"CAPA\r\n").unwrap();
-    let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
+    let got = cleartext_to_tls_port(ssl.port, b"CAPA\r\n");
     assert!(
         !got.windows(3).any(|w| w == b"+OK"),
         "no plaintext reply on POP3S: {got:?}"

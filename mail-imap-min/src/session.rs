@@ -184,6 +184,14 @@ pub enum Event {
         /// The message, as sent.
         message: Vec<u8>,
     },
+    /// The selected mailbox was left by CLOSE or UNSELECT (after any
+    /// [`Event::Expunged`] of CLOSE): release what the caller holds for it
+    /// (a lock, a cached view). SELECT/EXAMINE of another mailbox report
+    /// [`Event::OpenMailbox`] instead, and LOGOUT [`Event::Close`].
+    MailboxClosed {
+        /// The mailbox that was selected.
+        mailbox: String,
+    },
     /// IDLE began: report mailbox changes as they happen (`mailbox_*` methods).
     IdleStarted,
     /// IDLE ended.
@@ -495,6 +503,25 @@ impl ImapSession {
             other => {
                 self.core.pending = other;
                 Err(ImapError::NotExpected("mailbox_opened"))
+            }
+        }
+    }
+
+    /// Answer [`Event::OpenMailbox`] with a refusal because another session
+    /// holds the mailbox (a POP3 session has the maildrop):
+    /// `NO [INUSE]` (RFC 5530). Nothing is selected afterwards.
+    pub fn mailbox_in_use(&mut self) -> Result<(), ImapError> {
+        match std::mem::replace(&mut self.core.pending, Pending::None) {
+            Pending::Open { tag, .. } => {
+                self.core.tagged(
+                    &tag,
+                    "NO [INUSE] Mailbox is in use by another session; try again later.",
+                );
+                Ok(())
+            }
+            other => {
+                self.core.pending = other;
+                Err(ImapError::NotExpected("mailbox_in_use"))
             }
         }
     }
@@ -1009,6 +1036,7 @@ impl Core {
             CommandBody::Close | CommandBody::Unselect => {
                 let close = matches!(cmd.body, CommandBody::Close);
                 if let State::Selected(sel) = &mut self.state {
+                    let mailbox = sel.name.clone();
                     if close && !sel.read_only {
                         let uids: Vec<u32> = sel
                             .view
@@ -1024,6 +1052,7 @@ impl Core {
                             });
                         }
                     }
+                    self.events.push_back(Event::MailboxClosed { mailbox });
                 }
                 self.state = State::Authenticated;
                 self.tagged(

@@ -370,7 +370,13 @@ fn store_expunge_close() {
     h.log.clear();
     let out = h.run("b CLOSE\r\nc NOOP\r\n");
     assert_eq!(out, "b OK Close completed.\r\nc OK NOOP completed.\r\n");
-    assert_eq!(h.log, vec!["Expunged { mailbox: \"INBOX\", uids: [7] }"]);
+    assert_eq!(
+        h.log,
+        vec![
+            "Expunged { mailbox: \"INBOX\", uids: [7] }",
+            "MailboxClosed { mailbox: \"INBOX\" }"
+        ]
+    );
     assert_eq!(h.session.selected_mailbox(), None);
 
     let mut h = Harness::selected();
@@ -733,4 +739,48 @@ fn append_with_flags_date_and_limits() {
         "d OK [APPENDUID 99 1] Append completed.\r\ne NO [TRYCREATE] Mailbox doesn't exist.\r\n"
     );
     assert_eq!(h.mailboxes["Sent"].2[0].bytes.len(), 100_000);
+}
+
+#[test]
+fn select_of_a_mailbox_in_use_is_refused_and_nothing_stays_selected() {
+    let mut h = Harness::secure();
+    h.run("l LOGIN ned secret\r\n");
+    assert!(h
+        .run("s SELECT INBOX\r\n")
+        .ends_with("s OK [READ-WRITE] Select completed.\r\n"));
+    h.in_use.push("INBOX".into());
+    let out = h.run("t SELECT INBOX\r\nu FETCH 1 FLAGS\r\n");
+    assert_eq!(
+        out,
+        "t NO [INUSE] Mailbox is in use by another session; try again later.\r\n\
+         u BAD No mailbox selected.\r\n"
+    );
+    assert_eq!(h.session.selected_mailbox(), None);
+    // EXAMINE is not refused by the harness: only SELECT takes the lock.
+    assert!(h
+        .run("e EXAMINE INBOX\r\n")
+        .ends_with("e OK [READ-ONLY] Examine completed.\r\n"));
+    // Answering in_use without a pending open is a caller error.
+    assert!(h.session.mailbox_in_use().is_err());
+}
+
+#[test]
+fn close_and_unselect_report_the_mailbox_left() {
+    let mut h = Harness::secure();
+    h.run("l LOGIN ned secret\r\n");
+    h.run("s SELECT INBOX\r\n");
+    h.log.clear();
+    assert_eq!(h.run("c CLOSE\r\n"), "c OK Close completed.\r\n");
+    assert_eq!(
+        h.log.last().map(String::as_str),
+        Some("MailboxClosed { mailbox: \"INBOX\" }")
+    );
+    h.run("s SELECT INBOX\r\n");
+    h.log.clear();
+    assert_eq!(h.run("u UNSELECT\r\n"), "u OK Unselect completed.\r\n");
+    assert_eq!(h.log, vec!["MailboxClosed { mailbox: \"INBOX\" }".to_string()]);
+    // Without a selected mailbox CLOSE is refused and reports nothing.
+    h.log.clear();
+    assert_eq!(h.run("c CLOSE\r\n"), "c BAD No mailbox selected.\r\n");
+    assert!(h.log.is_empty());
 }

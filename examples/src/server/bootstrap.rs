@@ -31,8 +31,7 @@ pub fn system_hostname() -> String {
 
 /// The embedded default configuration text for a state directory.
 pub fn default_config_text(state_dir: &Path, hostname: &str) -> String {
-    let p = |(_, port): (&str, u16)| port;
-    let ports: Vec<u16> = DEFAULT_PORTS.iter().copied().map(p).collect();
+    let ports = DEFAULT_PORTS.map(|(_, port)| port);
     format!(
         r#"myhostname = "{hostname}"
 state_dir = "{state}"
@@ -46,7 +45,18 @@ key_file = "{state}/certs/server.key"
 backend = "passwd-file"
 passwd_file = "{state}/users"
 
-[[smtp]]
+{listeners}"#,
+        state = state_dir.display(),
+        listeners = listeners_toml(ports),
+    )
+}
+
+/// The seven loopback listeners of the embedded default (`[[smtp]]` 25,
+/// 587 and 465 profiles, `[[pop3]]` STLS and POP3S, `[[imap]]` STARTTLS
+/// and IMAPS) on `ports`, in the order of [`DEFAULT_PORTS`].
+pub fn listeners_toml(ports: [u16; 7]) -> String {
+    format!(
+        r#"[[smtp]]
 listen = "127.0.0.1:{}"
 tls = "may"
 
@@ -76,14 +86,7 @@ tls = "starttls"
 listen = "127.0.0.1:{}"
 tls = "wrapper"
 "#,
-        ports[0],
-        ports[1],
-        ports[2],
-        ports[3],
-        ports[4],
-        ports[5],
-        ports[6],
-        state = state_dir.display(),
+        ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6],
     )
 }
 

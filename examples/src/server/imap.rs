@@ -1,5 +1,8 @@
 //! One IMAP connection of `mail-server`: the `mail-imap-min` session over
-//! the users' Maildirs (`mail/<user>/Maildir`, shared with POP3).
+//! the users' Maildirs (`mail/<user>/Maildir`, shared with POP3). IMAP
+//! sessions share a user's INBOX among themselves while it is selected
+//! read-write, and a `SELECT INBOX` is refused while a POP3 session holds
+//! the maildrop; see [`crate::maildir`] for the locking between POP3 and IMAP.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! One POP3 connection of `mail-server`: the `mail-pop3` session over the
-//! users' Maildirs (shared with IMAP, locked per user while open).
+//! users' Maildirs (shared with IMAP). A session holds its user's maildrop
+//! exclusively from login to QUIT (`-ERR [IN-USE]` while another POP3
+//! session or an IMAP session with INBOX selected has it); see
+//! [`crate::maildir`] for the locking between POP3 and IMAP.
 
 use std::sync::Arc;
 use std::time::Duration;

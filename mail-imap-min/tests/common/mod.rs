@@ -26,6 +26,8 @@ pub struct Harness {
     pub password: String,
     /// Answer AuthVerify with Temporary.
     pub backend_down: bool,
+    /// Mailboxes another session holds: OpenMailbox is refused `[INUSE]`.
+    pub in_use: Vec<String>,
 }
 
 pub fn backend() -> BackendCapabilities {
@@ -76,6 +78,7 @@ impl Harness {
             log: Vec::new(),
             password: "secret".into(),
             backend_down: false,
+            in_use: Vec::new(),
         }
     }
 
@@ -118,9 +121,12 @@ impl Harness {
                 self.session.auth_verified(outcome).unwrap();
             }
             Event::OpenMailbox { name, purpose } => {
-                let _ = purpose == OpenPurpose::Status;
-                let v = self.view(&name);
-                self.session.mailbox_opened(v).unwrap();
+                if purpose == OpenPurpose::Select && self.in_use.contains(&name) {
+                    self.session.mailbox_in_use().unwrap();
+                } else {
+                    let v = self.view(&name);
+                    self.session.mailbox_opened(v).unwrap();
+                }
             }
             Event::ListMailboxes => {
                 let names = self.mailboxes.keys().cloned().collect();
