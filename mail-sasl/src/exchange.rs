@@ -117,21 +117,25 @@ pub struct Exchange {
 impl Exchange {
     /// Begin an exchange. `initial_response` is the already-decoded SASL-IR
     /// (`Some(b"")` for the `=` empty response, `None` when absent).
+    #[inline(always)]
     pub fn start(
         mechanism: Mechanism,
         initial_response: Option<&[u8]>,
         ctx: &ExchangeContext<'_>,
     ) -> (Exchange, Step) {
-        let (state, step) = State::start(mechanism, initial_response, ctx);
+        let mut state = State::Done;
+        let step = state.begin(mechanism, initial_response, ctx);
         (Exchange { mechanism, state }, step)
     }
 
     /// Feed the client's (decoded) answer to the last challenge.
+    #[inline]
     pub fn step(&mut self, response: &[u8]) -> Step {
         self.state.step(response)
     }
 
     /// Answer the last [`Step::Verify`].
+    #[inline(always)]
     pub fn verified(&mut self, outcome: VerifyOutcome) -> Step {
         self.state.verified(outcome)
     }

@@ -64,4 +64,4 @@ pub use error::SaslError;
 pub use exchange::{Exchange, ExchangeContext, Failure, Identity, Step};
 pub use mechanism::{Mechanism, MechanismSet};
 pub use policy::{FailureAction, FailurePolicy, FailureTracker, MechanismPolicy};
-pub use verify::{Proof, StoredSecret, VerifyOutcome, VerifyRequest};
+pub use verify::{DigestMd5Proof, Proof, StoredSecret, VerifyOutcome, VerifyRequest};

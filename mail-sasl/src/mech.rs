@@ -10,7 +10,11 @@ mod plain;
 pub(crate) use cram_md5::cram_md5_challenge;
 pub(crate) use digest_md5::DigestMd5;
 
-use crate::{ExchangeContext, Failure, Identity, Mechanism, Step, VerifyOutcome, VerifyRequest};
+use std::borrow::Cow;
+
+use zeroize::Zeroizing;
+
+use crate::{ExchangeContext, Failure, Identity, Mechanism, Proof, Step, VerifyOutcome, VerifyRequest};
 
 /// Longest user name or password accepted by PLAIN and LOGIN (RFC 4616 §2:
 /// servers must accept up to and including 255 octets per field).
@@ -37,153 +41,229 @@ pub(crate) enum State {
     Done,
 }
 
+/// What PLAIN and LOGIN extract: small (72 octets), so that the large
+/// [`Step::Verify`] is built once, in place, instead of being moved
+/// through `Result`s and tuples (those copies were a fifth of a PLAIN
+/// exchange).
+pub(crate) struct PasswordCredentials {
+    pub(crate) authcid: String,
+    pub(crate) authzid: Option<String>,
+    pub(crate) password: Zeroizing<String>,
+}
+
 impl State {
+    /// The state and first step of an exchange.
+    #[cfg(test)]
     pub(crate) fn start(
         mechanism: Mechanism,
         initial_response: Option<&[u8]>,
         ctx: &ExchangeContext<'_>,
     ) -> (State, Step) {
+        let mut state = State::Done;
+        let step = state.begin(mechanism, initial_response, ctx);
+        (state, step)
+    }
+
+    /// Begin an exchange: set the state (from [`State::Done`]) and return the first step.
+    #[inline(always)]
+    pub(crate) fn begin(
+        &mut self,
+        mechanism: Mechanism,
+        initial_response: Option<&[u8]>,
+        ctx: &ExchangeContext<'_>,
+    ) -> Step {
         match mechanism {
             Mechanism::Plain => match initial_response {
-                None => (
-                    State::Plain {
+                None => {
+                    *self = State::Plain {
                         allow_proxy: ctx.allow_proxy_authorization,
-                    },
-                    Step::Challenge(Vec::new()),
+                    };
+                    Step::Challenge(Vec::new())
+                }
+                Some(message) => self.password_step(
+                    Mechanism::Plain,
+                    plain::parse(message, ctx.allow_proxy_authorization),
                 ),
-                Some(message) => verify_or_fail(plain::parse(message, ctx.allow_proxy_authorization)),
             },
             Mechanism::Login => match login::Login::start(initial_response) {
-                Ok((login, challenge)) => (State::Login(login), Step::Challenge(challenge.to_vec())),
-                Err(failure) => (State::Done, Step::Failure(failure)),
+                Ok((login, challenge)) => {
+                    *self = State::Login(login);
+                    Step::Challenge(challenge.to_vec())
+                }
+                Err(failure) => self.fail(failure),
             },
             Mechanism::CramMd5 => {
                 if initial_response.is_some_and(|ir| !ir.is_empty()) {
-                    return (
-                        State::Done,
-                        Step::Failure(Failure::Malformed("CRAM-MD5 takes no initial response")),
-                    );
+                    return self.fail(Failure::Malformed("CRAM-MD5 takes no initial response"));
                 }
                 let challenge = cram_md5_challenge(ctx);
-                (
-                    State::CramMd5 {
-                        challenge: challenge.clone(),
-                    },
-                    Step::Challenge(challenge),
-                )
+                *self = State::CramMd5 {
+                    challenge: challenge.clone(),
+                };
+                Step::Challenge(challenge)
             }
             Mechanism::DigestMd5 => {
                 if initial_response.is_some_and(|ir| !ir.is_empty()) {
-                    return (
-                        State::Done,
-                        Step::Failure(Failure::Malformed(
-                            "DIGEST-MD5 subsequent authentication is not supported",
-                        )),
-                    );
+                    return self.fail(Failure::Malformed(
+                        "DIGEST-MD5 subsequent authentication is not supported",
+                    ));
                 }
                 let digest = DigestMd5::new(ctx);
                 let challenge = digest.challenge();
-                (State::DigestMd5(digest), Step::Challenge(challenge))
+                *self = State::DigestMd5(digest);
+                Step::Challenge(challenge)
             }
-            Mechanism::Anonymous => (State::Done, Step::Failure(Failure::MechanismRefused)),
+            Mechanism::Anonymous => self.fail(Failure::MechanismRefused),
         }
     }
 
+    #[inline]
     pub(crate) fn step(&mut self, response: &[u8]) -> Step {
-        let (next, step) = match std::mem::replace(self, State::Done) {
-            State::Plain { allow_proxy } => verify_or_fail(plain::parse(response, allow_proxy)),
+        match std::mem::replace(self, State::Done) {
+            State::Plain { allow_proxy } => {
+                self.password_step(Mechanism::Plain, plain::parse(response, allow_proxy))
+            }
             State::Login(login) => match login.step(response) {
                 Ok(login::LoginStep::Challenge(next, challenge)) => {
-                    (State::Login(next), Step::Challenge(challenge.to_vec()))
+                    *self = State::Login(next);
+                    Step::Challenge(challenge.to_vec())
                 }
-                Ok(login::LoginStep::Verify(request)) => verify_or_fail(Ok(*request)),
-                Err(failure) => (State::Done, Step::Failure(failure)),
+                Ok(login::LoginStep::Verify(credentials)) => {
+                    self.password_step(Mechanism::Login, Ok(credentials))
+                }
+                Err(failure) => self.fail(failure),
             },
-            State::CramMd5 { challenge } => verify_or_fail(cram_md5::parse_response(challenge, response)),
-            State::DigestMd5(digest) => verify_or_fail(digest.step(response)),
+            State::CramMd5 { challenge } => self.verify_step(cram_md5::parse_response(challenge, response)),
+            State::DigestMd5(digest) => self.verify_step(digest.step(response)),
             State::DigestRspauth { identity } => {
                 if response.is_empty() {
-                    (State::Done, Step::Success(identity))
+                    Step::Success(identity)
                 } else {
-                    (
-                        State::Done,
-                        Step::Failure(Failure::Malformed(
-                            "DIGEST-MD5 expects an empty response after rspauth",
-                        )),
-                    )
+                    Step::Failure(Failure::Malformed(
+                        "DIGEST-MD5 expects an empty response after rspauth",
+                    ))
                 }
             }
-            State::AwaitingVerify { .. } | State::Done => {
-                (State::Done, Step::Failure(Failure::UnexpectedStep))
-            }
-        };
-        *self = next;
-        step
+            State::AwaitingVerify { .. } | State::Done => Step::Failure(Failure::UnexpectedStep),
+        }
     }
 
+    #[inline(always)]
     pub(crate) fn verified(&mut self, outcome: VerifyOutcome) -> Step {
-        let (next, step) = match std::mem::replace(self, State::Done) {
-            State::AwaitingVerify { mechanism, identity } => match outcome {
-                VerifyOutcome::Success { server_proof } => {
-                    if mechanism == Mechanism::DigestMd5 {
-                        match server_proof {
-                            Some(proof) => (State::DigestRspauth { identity }, Step::Challenge(proof)),
-                            // A backend that cannot produce rspauth cannot serve DIGEST-MD5.
-                            None => (State::Done, Step::Failure(Failure::Temporary)),
-                        }
-                    } else {
-                        (State::Done, Step::Success(identity))
-                    }
-                }
-                VerifyOutcome::Failure => (State::Done, Step::Failure(Failure::BadCredentials)),
-                VerifyOutcome::Temporary => (State::Done, Step::Failure(Failure::Temporary)),
-            },
-            _ => (State::Done, Step::Failure(Failure::UnexpectedStep)),
+        let State::AwaitingVerify { mechanism, identity } = std::mem::replace(self, State::Done) else {
+            return Step::Failure(Failure::UnexpectedStep);
         };
-        *self = next;
-        step
+        match outcome {
+            VerifyOutcome::Success { server_proof } => {
+                if mechanism == Mechanism::DigestMd5 {
+                    match server_proof {
+                        Some(proof) => {
+                            *self = State::DigestRspauth { identity };
+                            Step::Challenge(proof)
+                        }
+                        // A backend that cannot produce rspauth cannot serve DIGEST-MD5.
+                        None => Step::Failure(Failure::Temporary),
+                    }
+                } else {
+                    Step::Success(identity)
+                }
+            }
+            VerifyOutcome::Failure => Step::Failure(Failure::BadCredentials),
+            VerifyOutcome::Temporary => Step::Failure(Failure::Temporary),
+        }
     }
-}
 
-/// Turn a parsed request into the `Verify` step (remembering who is being
-/// verified), or a parse failure into a final `Failure`.
-fn verify_or_fail(parsed: Result<VerifyRequest, Failure>) -> (State, Step) {
-    match parsed {
-        Ok(request) => (
-            State::AwaitingVerify {
-                mechanism: request.mechanism,
-                identity: Identity {
-                    authcid: request.authcid.clone(),
-                    authzid: request.authzid.clone(),
-                },
-            },
-            Step::Verify(request),
-        ),
-        Err(failure) => (State::Done, Step::Failure(failure)),
+    /// End the exchange with `failure`.
+    fn fail(&mut self, failure: Failure) -> Step {
+        *self = State::Done;
+        Step::Failure(failure)
+    }
+
+    /// PLAIN/LOGIN: the `Verify` step for the parsed credentials (the
+    /// state remembers who is being verified), or the parse failure.
+    #[inline(always)]
+    fn password_step(&mut self, mechanism: Mechanism, parsed: Result<PasswordCredentials, Failure>) -> Step {
+        match parsed {
+            Ok(PasswordCredentials {
+                authcid,
+                authzid,
+                password,
+            }) => {
+                *self = State::AwaitingVerify {
+                    mechanism,
+                    identity: Identity {
+                        authcid: authcid.clone(),
+                        authzid: authzid.clone(),
+                    },
+                };
+                Step::Verify(VerifyRequest {
+                    mechanism,
+                    authcid,
+                    authzid,
+                    proof: Proof::Password(password),
+                })
+            }
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// The `Verify` step for a parsed request (the state remembers who is
+    /// being verified), or the parse failure.
+    fn verify_step(&mut self, parsed: Result<VerifyRequest, Failure>) -> Step {
+        match parsed {
+            Ok(request) => {
+                *self = State::AwaitingVerify {
+                    mechanism: request.mechanism,
+                    identity: Identity {
+                        authcid: request.authcid.clone(),
+                        authzid: request.authzid.clone(),
+                    },
+                };
+                Step::Verify(request)
+            }
+            Err(failure) => self.fail(failure),
+        }
     }
 }
 
 /// A user name or password field of PLAIN/LOGIN: at most [`MAX_FIELD`]
-/// octets, UTF-8, SASLprep'ed; `what` names it in error texts.
-fn prepared_field(bytes: &[u8], empty: &'static str) -> Result<String, Failure> {
+/// octets, UTF-8, not empty (`empty` is the error text), SASLprep'ed.
+/// Borrowed when preparation changes nothing (printable ASCII): the
+/// caller decides whether and when to copy.
+#[inline]
+fn prepared_field<'a>(bytes: &'a [u8], empty: &'static str) -> Result<Cow<'a, str>, Failure> {
     if bytes.len() > MAX_FIELD {
         return Err(Failure::Malformed("field longer than 255 octets"));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Failure::Malformed("not valid UTF-8"))?;
+    prepared_text(text, empty)
+}
+
+/// The second half of [`prepared_field`], for text already checked for
+/// length and UTF-8: not empty (`empty` is the error text), SASLprep'ed.
+#[inline(always)]
+fn prepared_text<'a>(text: &'a str, empty: &'static str) -> Result<Cow<'a, str>, Failure> {
     if text.is_empty() {
         return Err(Failure::Malformed(empty));
     }
     // RFC 4616 §4 / RFC 4013: if preparation fails or gives an empty
     // string, verification fails.
-    crate::crypto::saslprep(text)
-        .map(std::borrow::Cow::into_owned)
-        .ok_or(Failure::BadCredentials)
+    crate::crypto::saslprep(text).ok_or(Failure::BadCredentials)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Proof, StoredSecret};
+
+    /// `Step` is returned by value at every exchange step: the rare, large
+    /// DIGEST-MD5 proof is boxed so that moving a `Step` stays cheap.
+    #[test]
+    fn step_stays_small() {
+        let size = std::mem::size_of::<Step>();
+        eprintln!("size_of::<Step>() = {size}");
+        assert!(size <= 16 * std::mem::size_of::<usize>(), "{size}");
+    }
 
     fn rfc2831_exchange(ctx: &ExchangeContext<'_>) -> State {
         State::DigestMd5(DigestMd5::with_nonce(ctx, "OA6MG9tEQGm2hh".into()))
@@ -345,7 +425,7 @@ digest-uri=\"imap/elwood.innosoft.com\",response=d388dad90d4bbd760a152321f2143af
             panic!()
         };
         assert_eq!(r.authzid, None);
-        assert!(matches!(&r.proof, Proof::DigestMd5 { authzid: Some(a), .. } if a == "chris"));
+        assert!(matches!(&r.proof, Proof::DigestMd5(d) if d.authzid.as_deref() == Some("chris")));
         let proxy = ExchangeContext {
             allow_proxy_authorization: true,
             ..elwood()

@@ -26,6 +26,8 @@
 //! # Ok::<(), mail_sasl::SaslError>(())
 //! ```
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -304,6 +306,27 @@ fn well_formed_sha_crypt(data: &str, prefix: &str, hash_len: usize) -> bool {
     salt.len() <= 16 && !salt.contains('$') && hash.len() == hash_len && hash.bytes().all(crypt64)
 }
 
+thread_local! {
+    /// See [`one_way_checks_on_this_thread`].
+    static ONE_WAY_CHECKS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many one-way hash computations (`{SHA512-CRYPT}`, `{SHA256-CRYPT}`,
+/// `{BLF-CRYPT}`, `{ARGON2ID}` checks, each at the stored hash's cost) have
+/// run on the calling thread. A diagnostic for tests and audits: it shows
+/// that an unknown user's request costs a real hash computation, like a
+/// wrong password, rather than an early return. Malformed hashes, refused
+/// before any computation, are not counted.
+pub fn one_way_checks_on_this_thread() -> u64 {
+    ONE_WAY_CHECKS.with(Cell::get)
+}
+
+/// Run one one-way hash `check`, counting it.
+fn counted(check: impl FnOnce() -> bool) -> bool {
+    ONE_WAY_CHECKS.with(|n| n.set(n.get().wrapping_add(1)));
+    check()
+}
+
 /// Check a password against a one-way `{SCHEME}hash` ([`StoredSecret::Hashed`]).
 pub(crate) fn verify_hashed(stored: &str, password: &str) -> bool {
     let Ok((scheme, data)) = split_scheme(stored) else {
@@ -312,16 +335,20 @@ pub(crate) fn verify_hashed(stored: &str, password: &str) -> bool {
     match scheme {
         // sha-crypt 0.5 panics on a malformed hash field: check the shape first.
         Scheme::Sha512Crypt => {
-            well_formed_sha_crypt(data, "$6$", 86) && sha_crypt::sha512_check(password, data).is_ok()
+            well_formed_sha_crypt(data, "$6$", 86)
+                && counted(|| sha_crypt::sha512_check(password, data).is_ok())
         }
         Scheme::Sha256Crypt => {
-            well_formed_sha_crypt(data, "$5$", 43) && sha_crypt::sha256_check(password, data).is_ok()
+            well_formed_sha_crypt(data, "$5$", 43)
+                && counted(|| sha_crypt::sha256_check(password, data).is_ok())
         }
-        Scheme::BlfCrypt => bcrypt::verify(password, data).unwrap_or(false),
+        Scheme::BlfCrypt => counted(|| bcrypt::verify(password, data).unwrap_or(false)),
         Scheme::Argon2id => match PasswordHash::new(data) {
-            Ok(hash) if hash.algorithm.as_str() == "argon2id" => argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok(),
+            Ok(hash) if hash.algorithm.as_str() == "argon2id" => counted(|| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            }),
             _ => false,
         },
         Scheme::Plain | Scheme::CramMd5 | Scheme::DigestMd5 => false,
@@ -513,22 +540,29 @@ impl PasswdFile {
         self.entries.is_empty()
     }
 
-    /// Work for an unknown user: check the request against another entry's
-    /// secret of the same kind (result discarded), else the fixed dummy.
-    fn dummy_verify(&self, request: &VerifyRequest) -> VerifyOutcome {
-        let stand_in = match request.proof {
+    /// The secret an unknown user's `proof` is checked against (result
+    /// discarded) so that it costs what a known user's does: the first
+    /// entry with a one-way hash for a password (else the first entry with
+    /// any secret), the first `{PLAIN}`/`{CRAM-MD5}` entry for CRAM-MD5,
+    /// the first `{PLAIN}`/`{DIGEST-MD5}` entry for DIGEST-MD5; without
+    /// one, [`StoredSecret::unknown_user_stand_in`] (a `{SHA512-CRYPT}`
+    /// hash with the default cost for a password).
+    pub fn unknown_user_stand_in(&self, proof: &Proof) -> Cow<'_, StoredSecret> {
+        let stand_in = match proof {
             Proof::Password(_) => self.dummy_password,
             Proof::CramMd5 { .. } => self.dummy_cram,
-            Proof::DigestMd5 { .. } => self.dummy_digest,
+            Proof::DigestMd5(_) => self.dummy_digest,
         };
-        match stand_in.and_then(|i| self.entries[i].secret.as_ref()) {
-            Some(secret) => {
-                let _ = self.verify_entry(request, secret);
-            }
-            None => {
-                let _ = StoredSecret::dummy_verify(request);
-            }
+        match stand_in.and_then(|i| self.entries.get(i)?.secret.as_ref()) {
+            Some(secret) => Cow::Borrowed(secret),
+            None => Cow::Owned(StoredSecret::unknown_user_stand_in(proof)),
         }
+    }
+
+    /// Work for an unknown user: check the request against
+    /// [`Self::unknown_user_stand_in`], discard the result, fail.
+    fn dummy_verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        let _ = self.verify_entry(request, &self.unknown_user_stand_in(&request.proof));
         VerifyOutcome::Failure
     }
 }

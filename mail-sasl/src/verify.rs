@@ -5,10 +5,10 @@ use zeroize::Zeroizing;
 use crate::crypto::{self, DigestInputs};
 use crate::{md5_state, passwd_file, Mechanism};
 
-/// A fixed SHA512-CRYPT hash (default 5000 rounds, like `doveadm pw`) of a
-/// random password nobody knows: the work an unknown user costs.
-const DUMMY_SHA512_CRYPT: &str =
-    "$6$4m9wxa8xAhARGdid$4n.IgSLsJplloTUmmOn8MxRexn/k0fyCvf6cMci59AeJ/Dx28m0HxYXvPLBlm7bDiDvK8TzWOWzlYyy.P4ZmG1";
+/// A fixed SHA512-CRYPT hash (default 5000 rounds, like `doveadm pw` and
+/// [`passwd_file::hash_password`]) of a random password nobody knows: the
+/// work an unknown user costs when nothing better is known.
+const DUMMY_SHA512_CRYPT: &str = "{SHA512-CRYPT}$6$4m9wxa8xAhARGdid$4n.IgSLsJplloTUmmOn8MxRexn/k0fyCvf6cMci59AeJ/Dx28m0HxYXvPLBlm7bDiDvK8TzWOWzlYyy.P4ZmG1";
 
 /// The mechanism-specific proof a client presented.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,25 +23,31 @@ pub enum Proof {
         /// The 16-octet digest the client sent (decoded from hex).
         digest: [u8; 16],
     },
-    /// DIGEST-MD5: what is needed to recompute `response` and `rspauth`.
-    DigestMd5 {
-        /// The realm the client used.
-        realm: String,
-        /// Server nonce.
-        nonce: String,
-        /// Client nonce.
-        cnonce: String,
-        /// Nonce count, as the 8 hex digits sent.
-        nc: String,
-        /// Quality of protection (`auth`).
-        qop: String,
-        /// The digest-uri the client sent.
-        digest_uri: String,
-        /// The authzid directive, if sent.
-        authzid: Option<String>,
-        /// The client's `response` (32 hex digits, lowercase).
-        response: String,
-    },
+    /// DIGEST-MD5: what is needed to recompute `response` and `rspauth`
+    /// (boxed: it is rare and large, and every [`crate::Step`] would
+    /// otherwise be as large as it).
+    DigestMd5(Box<DigestMd5Proof>),
+}
+
+/// The parts of a DIGEST-MD5 response needed to recompute `response` and `rspauth`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigestMd5Proof {
+    /// The realm the client used.
+    pub realm: String,
+    /// Server nonce.
+    pub nonce: String,
+    /// Client nonce.
+    pub cnonce: String,
+    /// Nonce count, as the 8 hex digits sent.
+    pub nc: String,
+    /// Quality of protection (`auth`).
+    pub qop: String,
+    /// The digest-uri the client sent.
+    pub digest_uri: String,
+    /// The authzid directive, if sent.
+    pub authzid: Option<String>,
+    /// The client's `response` (32 hex digits, lowercase).
+    pub response: String,
 }
 
 impl std::fmt::Debug for Proof {
@@ -50,7 +56,7 @@ impl std::fmt::Debug for Proof {
         match self {
             Proof::Password(_) => f.write_str("Password(<redacted>)"),
             Proof::CramMd5 { .. } => f.write_str("CramMd5(<redacted>)"),
-            Proof::DigestMd5 { realm, .. } => write!(f, "DigestMd5 {{ realm: {realm:?}, .. }}"),
+            Proof::DigestMd5(proof) => write!(f, "DigestMd5 {{ realm: {:?}, .. }}", proof.realm),
         }
     }
 }
@@ -83,22 +89,22 @@ impl VerifyRequest {
     /// for a CRAM-MD5 proof) fails. For unknown users call
     /// [`StoredSecret::dummy_verify`] instead so timing does not reveal the
     /// difference.
+    #[inline]
     pub fn verify_with(&self, secret: &StoredSecret) -> VerifyOutcome {
+        // The common case (PLAIN/LOGIN against a {PLAIN} secret) stays small
+        // enough to inline; the hashing cases are out of line.
+        if let (Proof::Password(password), StoredSecret::Plain(stored)) = (&self.proof, secret) {
+            return outcome(crypto::passwords_equal(password, stored));
+        }
+        self.verify_other(secret)
+    }
+
+    /// [`Self::verify_with`] for every pairing but password / `{PLAIN}`.
+    #[inline(never)]
+    fn verify_other(&self, secret: &StoredSecret) -> VerifyOutcome {
         let ok = match (&self.proof, secret) {
             (Proof::Password(password), StoredSecret::Plain(stored)) => {
-                let given = crypto::saslprep(password);
-                let stored_prep = crypto::saslprep(stored);
-                let equal = crypto::secrets_equal(
-                    given.as_deref().unwrap_or(password).as_bytes(),
-                    stored_prep.as_deref().unwrap_or(stored).as_bytes(),
-                );
-                // Prepared copies (made only for non-ASCII input) are zeroized.
-                for prepared in [given, stored_prep].into_iter().flatten() {
-                    if let std::borrow::Cow::Owned(copy) = prepared {
-                        drop(Zeroizing::new(copy));
-                    }
-                }
-                equal
+                crypto::passwords_equal(password, stored)
             }
             (Proof::Password(password), StoredSecret::CramMd5(context)) => {
                 let computed = Zeroizing::new(md5_state::cram_context(password.as_bytes()));
@@ -123,60 +129,58 @@ impl VerifyRequest {
             (Proof::CramMd5 { challenge, digest }, StoredSecret::CramMd5(context)) => {
                 crypto::ct_eq(&md5_state::hmac_from_context(context, challenge), digest)
             }
-            (Proof::DigestMd5 { .. }, StoredSecret::Plain(stored)) => {
-                let realm = match &self.proof {
-                    Proof::DigestMd5 { realm, .. } => realm.as_str(),
-                    _ => "",
-                };
-                let ha1 = Zeroizing::new(crypto::digest_md5_ha1(&self.authcid, realm, stored));
-                return self.digest_md5_outcome(&ha1);
+            (Proof::DigestMd5(proof), StoredSecret::Plain(stored)) => {
+                let ha1 = Zeroizing::new(crypto::digest_md5_ha1(&self.authcid, &proof.realm, stored));
+                return digest_md5_outcome(proof, &ha1);
             }
-            (Proof::DigestMd5 { .. }, StoredSecret::DigestMd5 { ha1 }) => {
-                return self.digest_md5_outcome(ha1)
+            (Proof::DigestMd5(proof), StoredSecret::DigestMd5 { ha1 }) => {
+                return digest_md5_outcome(proof, ha1)
             }
             // A secret of the wrong kind for the proof cannot verify it.
             _ => false,
         };
-        if ok {
-            VerifyOutcome::Success { server_proof: None }
-        } else {
-            VerifyOutcome::Failure
-        }
+        outcome(ok)
     }
+}
 
-    /// DIGEST-MD5: compare the client's `response` and, on success, return
-    /// `rspauth=<hex>` as the server proof.
-    fn digest_md5_outcome(&self, ha1: &[u8; 16]) -> VerifyOutcome {
-        let Proof::DigestMd5 {
-            nonce,
-            cnonce,
-            nc,
-            qop,
-            digest_uri,
-            authzid,
-            response,
-            ..
-        } = &self.proof
-        else {
-            return VerifyOutcome::Failure;
-        };
-        let inputs = DigestInputs {
-            nonce,
-            cnonce,
-            nc,
-            qop,
-            digest_uri,
-            authzid: authzid.as_deref(),
-        };
-        let expected = crypto::digest_md5_response(ha1, &inputs, true);
-        if crypto::ct_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
-            let rspauth = crypto::digest_md5_response(ha1, &inputs, false);
-            VerifyOutcome::Success {
-                server_proof: Some(format!("rspauth={rspauth}").into_bytes()),
-            }
-        } else {
-            VerifyOutcome::Failure
+/// DIGEST-MD5: compare the client's `response` and, on success, return
+/// `rspauth=<hex>` as the server proof.
+fn digest_md5_outcome(proof: &DigestMd5Proof, ha1: &[u8; 16]) -> VerifyOutcome {
+    let DigestMd5Proof {
+        nonce,
+        cnonce,
+        nc,
+        qop,
+        digest_uri,
+        authzid,
+        response,
+        ..
+    } = proof;
+    let inputs = DigestInputs {
+        nonce,
+        cnonce,
+        nc,
+        qop,
+        digest_uri,
+        authzid: authzid.as_deref(),
+    };
+    let expected = crypto::digest_md5_response(ha1, &inputs, true);
+    if crypto::ct_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
+        let rspauth = crypto::digest_md5_response(ha1, &inputs, false);
+        VerifyOutcome::Success {
+            server_proof: Some(format!("rspauth={rspauth}").into_bytes()),
         }
+    } else {
+        VerifyOutcome::Failure
+    }
+}
+
+/// Success (with no server proof) or failure.
+fn outcome(ok: bool) -> VerifyOutcome {
+    if ok {
+        VerifyOutcome::Success { server_proof: None }
+    } else {
+        VerifyOutcome::Failure
     }
 }
 
@@ -216,20 +220,28 @@ impl StoredSecret {
     }
 
     /// Spend about the time a real verification of `request` would, then fail.
-    /// Used for unknown users so that they are indistinguishable from wrong passwords.
+    /// Used for unknown users so that they are indistinguishable from wrong
+    /// passwords: the request is checked against
+    /// [`StoredSecret::unknown_user_stand_in`] and the result discarded.
     pub fn dummy_verify(request: &VerifyRequest) -> VerifyOutcome {
-        match &request.proof {
-            Proof::Password(password) => {
-                let _ = sha_crypt::sha512_check(password, DUMMY_SHA512_CRYPT);
-            }
-            Proof::CramMd5 { .. } => {
-                let _ = request.verify_with(&StoredSecret::CramMd5([0x5a; 32]));
-            }
-            Proof::DigestMd5 { .. } => {
-                let _ = request.verify_with(&StoredSecret::DigestMd5 { ha1: [0x5a; 16] });
-            }
-        }
+        let _ = request.verify_with(&StoredSecret::unknown_user_stand_in(&request.proof));
         VerifyOutcome::Failure
+    }
+
+    /// The secret an unknown user's proof is checked against by
+    /// [`StoredSecret::dummy_verify`]: for a password, a fixed
+    /// `{SHA512-CRYPT}` hash with the default 5000 rounds (what
+    /// [`passwd_file::hash_password`] writes) of a password nobody knows; for
+    /// CRAM-MD5 and DIGEST-MD5, fixed contexts of the right size.
+    /// Backends whose users have other schemes or costs should check
+    /// against one of their own secrets instead, as
+    /// [`passwd_file::PasswdFile`] does.
+    pub fn unknown_user_stand_in(proof: &Proof) -> StoredSecret {
+        match proof {
+            Proof::Password(_) => StoredSecret::Hashed(DUMMY_SHA512_CRYPT.to_owned()),
+            Proof::CramMd5 { .. } => StoredSecret::CramMd5([0x5a; 32]),
+            Proof::DigestMd5(_) => StoredSecret::DigestMd5 { ha1: [0x5a; 16] },
+        }
     }
 }
 

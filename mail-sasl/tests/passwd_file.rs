@@ -1,8 +1,6 @@
 //! passwd-file backend: parsing, schemes, hash_password round trips through
 //! every mechanism, unknown users, reload.
 
-use std::time::Instant;
-
 use hmac::{Hmac, Mac};
 use mail_sasl::passwd_file::{hash_password, PasswdFile, ReloadingPasswdFile, Scheme};
 use mail_sasl::{
@@ -342,42 +340,94 @@ fn capabilities_follow_schemes() {
     assert!(caps("").plaintext);
 }
 
-#[test]
-fn unknown_user_costs_like_a_wrong_password() {
-    let line = hash_password(Scheme::Sha512Crypt, "ned", "pw", "").unwrap();
-    let file = PasswdFile::parse(&format!("ned:{line}\n")).unwrap();
-    let req = |user: &str| VerifyRequest {
+/// The scheme and cost of a `{SHA512-CRYPT}$6$[rounds=N$]salt$hash`
+/// secret: (`$6$`, rounds), 5000 rounds when the parameter is absent.
+fn sha512_crypt_cost(secret: &StoredSecret) -> (String, u32) {
+    let StoredSecret::Hashed(hash) = secret else {
+        panic!("not a one-way hash: {secret:?}")
+    };
+    let data = hash.strip_prefix("{SHA512-CRYPT}").expect("SHA512-CRYPT scheme");
+    let rest = data.strip_prefix("$6$").expect("$6$ prefix");
+    let rounds = match rest.strip_prefix("rounds=") {
+        Some(r) => r.split('$').next().unwrap().parse().unwrap(),
+        None => 5000,
+    };
+    ("$6$".into(), rounds)
+}
+
+fn wrong_password_for(user: &str) -> VerifyRequest {
+    VerifyRequest {
         mechanism: Mechanism::Plain,
         authcid: user.into(),
         authzid: None,
         proof: Proof::Password("wrong".to_owned().into()),
+    }
+}
+
+/// Unknown users must cost what a wrong password costs (no user
+/// enumeration by timing). Deterministic form: the request of an unknown
+/// user is checked against a secret of the same scheme and cost as the
+/// real entries, and exactly one hash computation runs, as for a known
+/// user. (The timing itself is measured in `benches/benches/sasl.rs`,
+/// group `sasl_passwd_file_sha512_crypt`.)
+#[test]
+fn unknown_user_does_the_same_hash_work_as_a_wrong_password() {
+    let ned = hash_password(Scheme::Sha512Crypt, "ned", "pw", "").unwrap();
+    let file = PasswdFile::parse(&format!("amy:{{PLAIN}}amy-pw\nned:{ned}\n")).unwrap();
+    let ned_secret = file.lookup("ned").unwrap();
+    let password = Proof::Password("wrong".to_owned().into());
+    // The stand-in is a real entry's one-way hash, not the {PLAIN} one
+    // listed first: same scheme and cost as ned's.
+    let stand_in = file.unknown_user_stand_in(&password);
+    assert_eq!(*stand_in, ned_secret);
+    assert_eq!(sha512_crypt_cost(&stand_in), sha512_crypt_cost(&ned_secret));
+
+    let checks = mail_sasl::passwd_file::one_way_checks_on_this_thread;
+    let work = |request: &VerifyRequest| {
+        let before = checks();
+        let outcome = file.verify(request);
+        (outcome, checks() - before)
     };
-    // Minimum of several runs: robust against a loaded machine.
-    let time = |user: &str| {
-        (0..4)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..3 {
-                    assert_eq!(file.verify(&req(user)), VerifyOutcome::Failure);
-                }
-                start.elapsed() / 3
-            })
-            .min()
-            .unwrap()
+    assert_eq!(work(&wrong_password_for("ned")), (VerifyOutcome::Failure, 1));
+    assert_eq!(work(&wrong_password_for("ghost")), (VerifyOutcome::Failure, 1));
+    // ned's own password does not open an unknown account checked against ned's hash.
+    let mut ghost_with_neds_password = wrong_password_for("ghost");
+    ghost_with_neds_password.proof = Proof::Password("pw".to_owned().into());
+    assert_eq!(work(&ghost_with_neds_password), (VerifyOutcome::Failure, 1));
+    let mut right = wrong_password_for("ned");
+    right.proof = Proof::Password("pw".to_owned().into());
+    assert!(matches!(work(&right), (VerifyOutcome::Success { .. }, 1)));
+    // A {PLAIN} user costs no hash computation; neither does a CRAM-MD5
+    // proof for an unknown user (stand-in: amy's {PLAIN} secret).
+    assert_eq!(work(&wrong_password_for("amy")), (VerifyOutcome::Failure, 0));
+    let cram = Proof::CramMd5 {
+        challenge: b"<1.2@h>".to_vec(),
+        digest: [0; 16],
     };
-    let _ = time("ned");
-    let known = time("ned");
-    let unknown = time("ghost");
-    // Both do one SHA512-CRYPT (5000 rounds): within a factor of 3 of each other.
-    assert!(
-        unknown * 3 > known && known * 3 > unknown,
-        "known {known:?} unknown {unknown:?}"
+    assert_eq!(*file.unknown_user_stand_in(&cram), file.lookup("amy").unwrap());
+
+    // Higher cost in the file: the stand-in follows it.
+    let slow = "{SHA512-CRYPT}$6$rounds=6000$saltsalt$".to_owned() + &"A".repeat(86);
+    let file_slow = PasswdFile::parse(&format!("bob:{slow}\n")).unwrap();
+    assert_eq!(
+        sha512_crypt_cost(&file_slow.unknown_user_stand_in(&password)),
+        ("$6$".into(), 6000)
     );
-    // An empty file still does the fixed dummy hash.
+
+    // Without any one-way entry to copy, the fixed stand-in has the cost
+    // hash_password gives, and it really is computed (a malformed dummy
+    // would be refused without any hashing).
     let empty = PasswdFile::parse("").unwrap();
-    let start = Instant::now();
-    assert_eq!(empty.verify(&req("ghost")), VerifyOutcome::Failure);
-    assert!(start.elapsed() * 3 > known, "dummy work too cheap");
+    let fixed = empty.unknown_user_stand_in(&password);
+    assert_eq!(*fixed, StoredSecret::unknown_user_stand_in(&password));
+    assert_eq!(sha512_crypt_cost(&fixed), sha512_crypt_cost(&ned_secret));
+    let before = checks();
+    assert_eq!(empty.verify(&wrong_password_for("ghost")), VerifyOutcome::Failure);
+    assert_eq!(
+        StoredSecret::dummy_verify(&wrong_password_for("ghost")),
+        VerifyOutcome::Failure
+    );
+    assert_eq!(checks() - before, 2);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::crypto::unhex;
-use crate::{ExchangeContext, Failure, Mechanism, Proof, VerifyRequest};
+use crate::{DigestMd5Proof, ExchangeContext, Failure, Mechanism, Proof, VerifyRequest};
 
 /// RFC 2831 §2.1.2: a digest-response is less than 4096 octets.
 const MAX_RESPONSE: usize = 4096;
@@ -170,7 +170,7 @@ impl DigestMd5 {
             mechanism: Mechanism::DigestMd5,
             authcid: username,
             authzid,
-            proof: Proof::DigestMd5 {
+            proof: Proof::DigestMd5(Box::new(DigestMd5Proof {
                 realm,
                 nonce,
                 cnonce,
@@ -179,7 +179,7 @@ impl DigestMd5 {
                 digest_uri,
                 authzid: authzid_directive,
                 response,
-            },
+            })),
         })
     }
 

@@ -7,8 +7,8 @@
 
 use zeroize::Zeroizing;
 
-use super::prepared_field;
-use crate::{Failure, Mechanism, Proof, VerifyRequest};
+use super::{prepared_field, PasswordCredentials};
+use crate::Failure;
 
 pub(super) const USERNAME_PROMPT: &[u8] = b"Username:";
 pub(super) const PASSWORD_PROMPT: &[u8] = b"Password:";
@@ -21,7 +21,7 @@ pub(crate) enum Login {
 
 pub(super) enum LoginStep {
     Challenge(Login, &'static [u8]),
-    Verify(Box<VerifyRequest>),
+    Verify(PasswordCredentials),
 }
 
 fn strip_trailing_nul(bytes: &[u8]) -> &[u8] {
@@ -33,7 +33,7 @@ impl Login {
         match initial_response {
             None | Some(b"") => Ok((Login::AwaitUser, USERNAME_PROMPT)),
             Some(user) => {
-                let user = prepared_field(strip_trailing_nul(user), "empty user name")?;
+                let user = prepared_field(strip_trailing_nul(user), "empty user name")?.into_owned();
                 Ok((Login::AwaitPassword { user }, PASSWORD_PROMPT))
             }
         }
@@ -42,21 +42,21 @@ impl Login {
     pub(super) fn step(self, response: &[u8]) -> Result<LoginStep, Failure> {
         match self {
             Login::AwaitUser => {
-                let user = prepared_field(strip_trailing_nul(response), "empty user name")?;
+                let user = prepared_field(strip_trailing_nul(response), "empty user name")?.into_owned();
                 Ok(LoginStep::Challenge(
                     Login::AwaitPassword { user },
                     PASSWORD_PROMPT,
                 ))
             }
             Login::AwaitPassword { user } => {
-                let password =
-                    Zeroizing::new(prepared_field(strip_trailing_nul(response), "empty password")?);
-                Ok(LoginStep::Verify(Box::new(VerifyRequest {
-                    mechanism: Mechanism::Login,
+                let password = Zeroizing::new(
+                    prepared_field(strip_trailing_nul(response), "empty password")?.into_owned(),
+                );
+                Ok(LoginStep::Verify(PasswordCredentials {
                     authcid: user,
                     authzid: None,
-                    proof: Proof::Password(password),
-                })))
+                    password,
+                }))
             }
         }
     }
