@@ -24,6 +24,92 @@ pub struct AddressError;
 
 /// Parse the inside of `<…>`. The empty (null) path is not accepted here.
 pub fn parse_mailbox(path: &str) -> Result<Mailbox<'_>, AddressError> {
+    if let Some(m) = parse_common(path) {
+        return Ok(m);
+    }
+    parse_general(path)
+}
+
+/// The common shape `dot-atom@domain.name` (no quotes, source route,
+/// routing or literal, a domain under 64 octets) in a few branch-free passes. `None` means
+/// "not this shape": [`parse_general`] then decides, so this path never
+/// accepts anything the general parser refuses, nor changes its result.
+#[inline]
+fn parse_common(path: &str) -> Option<Mailbox<'_>> {
+    let bytes = path.as_bytes();
+    if bytes.len() > 255 || bytes.first() == Some(&b'@') {
+        return None;
+    }
+    // One '@' (a second one would be routing: left to the general parser).
+    let at = crate::parse::find3(bytes, b'@', b'@', b'@')?;
+    let local = &bytes[..at];
+    let domain = match &bytes[at + 1..] {
+        [rest @ .., b'.'] => rest,
+        d => d,
+    };
+    if local.is_empty() || domain.is_empty() || domain.len() > 63 {
+        return None;
+    }
+    // Local part: atext (with '.' and UTF-8); domain: LDH and dots.
+    // Or-reductions without early exits: the compiler unrolls them.
+    let mut class = 0u8;
+    for &b in local {
+        class |= CLASS[b as usize];
+    }
+    let mut bad = 0u8;
+    for &b in domain {
+        bad |= CLASS[b as usize];
+    }
+    // Labels: none empty, none starting with '-' (a domain of at most 63
+    // octets has no label over 63). Dots are few: jump from one to the next.
+    let mut rest = domain;
+    while let Some(i) = crate::parse::find3(rest, b'.', b'.', b'.') {
+        rest = &rest[i + 1..];
+        if matches!(rest.first(), Some(b'.' | b'-')) {
+            return None;
+        }
+    }
+    if class & NOT_ATEXT != 0
+        || bad & NOT_LDH != 0
+        || matches!(domain[0], b'.' | b'-')
+        || domain[domain.len() - 1] == b'.'
+    {
+        return None;
+    }
+    let domain_len = domain.len();
+    Some(Mailbox {
+        address: path,
+        local: &path[..at],
+        domain: Some(&path[at + 1..at + 1 + domain_len]),
+        literal: None,
+        routed: class & ROUTING != 0,
+    })
+}
+
+/// Octet classes for the common-shape scan.
+const NOT_ATEXT: u8 = 1;
+const NOT_LDH: u8 = 2;
+const ROUTING: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if !ATEXT[b] {
+            t[b] |= NOT_ATEXT;
+        }
+        if !LDH[b] && b != b'.' as usize {
+            t[b] |= NOT_LDH;
+        }
+        if b == b'%' as usize || b == b'!' as usize || b == b'@' as usize {
+            t[b] |= ROUTING;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[inline(never)]
+fn parse_general(path: &str) -> Result<Mailbox<'_>, AddressError> {
     if path.is_empty() || path.len() > 512 {
         return Err(AddressError);
     }
@@ -232,6 +318,28 @@ mod tests {
                 .domain,
             Some("remote.example")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn common_shape_agrees_with_general_parser(path in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(b"@.-_%!\"[]:,a\\ ".to_vec()),
+                proptest::sample::select(b"aZ09".to_vec()),
+                proptest::prelude::any::<u8>(),
+            ], 0..80)) {
+            let path = String::from_utf8_lossy(&path);
+            if let Some(fast) = parse_common(&path) {
+                proptest::prop_assert_eq!(Ok(fast), parse_general(&path));
+            }
+        }
+
+        #[test]
+        fn long_labels_and_domains(label in 1usize..80, labels in 1usize..6) {
+            let domain = vec!["x".repeat(label); labels].join(".");
+            let path = format!("user@{domain}");
+            proptest::prop_assert_eq!(parse_mailbox(&path), parse_general(&path));
+        }
     }
 
     #[test]

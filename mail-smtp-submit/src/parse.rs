@@ -92,7 +92,26 @@ fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// Parse one command line (terminator already removed).
+#[inline]
 pub fn parse_command(line: &[u8]) -> Result<Command<'_>, SyntaxError> {
+    // Fast path: a four-letter verb at the start, then a space or the end.
+    if let [a, b, c, d, rest @ ..] = line {
+        if matches!(rest.first(), None | Some(b' ')) {
+            let key = u64::from(u32::from_be_bytes([*a, *b, *c, *d]) & 0xDFDF_DFDF);
+            if matches!(
+                key,
+                MAIL | RCPT | EHLO | HELO | DATA | BDAT | RSET | NOOP | QUIT | VRFY | HELP | AUTH | POST
+            ) {
+                return dispatch(key, &line[..4], trim(rest));
+            }
+        }
+    }
+    parse_general(line)
+}
+
+/// Any command line: the reference the fast path above must agree with.
+#[inline(never)]
+fn parse_general(line: &[u8]) -> Result<Command<'_>, SyntaxError> {
     let line = trim(line);
     if line.is_empty() {
         return Err(EMPTY);
@@ -104,7 +123,6 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, SyntaxError> {
         Some(i) => (&line[..i], trim(&line[i + 1..])),
         None => (line, &line[line.len()..]),
     };
-    let no_args = |cmd: Command<'static>, err: SyntaxError| if args.is_empty() { Ok(cmd) } else { Err(err) };
     if verb.len() > 8 {
         return Ok(if verb.ends_with(b":") {
             Command::Forbidden
@@ -112,13 +130,20 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, SyntaxError> {
             Command::Unknown
         });
     }
-    Ok(match verb_key(verb) {
+    dispatch(verb_key(verb), verb, args)
+}
+
+/// The command for a verb (`key` = [`verb_key`]`(verb)`) and its trimmed arguments.
+#[inline(always)]
+fn dispatch<'a>(key: u64, verb: &'a [u8], args: &'a [u8]) -> Result<Command<'a>, SyntaxError> {
+    let no_args = |cmd: Command<'static>, err: SyntaxError| if args.is_empty() { Ok(cmd) } else { Err(err) };
+    Ok(match key {
         MAIL => {
-            let (path, params) = path_and_params(args, b"FROM:").ok_or(MAIL_SYNTAX)?;
+            let (path, params) = path_and_params(args, FROM, 4).ok_or(MAIL_SYNTAX)?;
             Command::Mail { path, params }
         }
         RCPT => {
-            let (path, params) = path_and_params(args, b"TO:").ok_or(RCPT_SYNTAX)?;
+            let (path, params) = path_and_params(args, TO, 2).ok_or(RCPT_SYNTAX)?;
             Command::Rcpt { path, params }
         }
         EHLO => {
@@ -182,6 +207,9 @@ const STARTTLS: u64 = verb_key(b"STARTTLS");
 const GET: u64 = verb_key(b"GET");
 const POST: u64 = verb_key(b"POST");
 const CONNECT: u64 = verb_key(b"CONNECT");
+/// The `FROM` / `TO` of `FROM:` / `TO:`, folded like verbs.
+const FROM: u64 = verb_key(b"FROM");
+const TO: u64 = verb_key(b"TO");
 
 fn parse_bdat(args: &[u8]) -> Result<Command<'static>, SyntaxError> {
     let (count, rest) = match memchr::memchr2(b' ', b'\t', args) {
@@ -227,40 +255,166 @@ pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
 
 /// `FROM:<path> params` / `TO:<path> params`, lenient like Postfix: spaces
 /// after the colon and a path without angle brackets are accepted.
-fn path_and_params<'a>(args: &'a [u8], keyword: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
-    if args.len() < keyword.len() || !args[..keyword.len()].eq_ignore_ascii_case(keyword) {
+/// `keyword` is [`verb_key`] of the `len`-letter keyword before the colon.
+#[inline]
+fn path_and_params(args: &[u8], keyword: u64, len: usize) -> Option<(&[u8], &[u8])> {
+    if args.len() <= len || verb_key(&args[..len]) != keyword || args[len] != b':' {
         return None;
     }
-    let rest = trim(&args[keyword.len()..]);
-    if rest.is_empty() {
-        return None;
+    let mut rest = &args[len + 1..];
+    while let [b' ' | b'\t', r @ ..] = rest {
+        rest = r;
     }
-    if rest[0] == b'<' {
-        let end = closing_bracket(rest)?;
-        let after = &rest[end + 1..];
-        if !after.is_empty() && after[0] != b' ' && after[0] != b'\t' {
-            return None;
+    match rest {
+        [] => None,
+        [b'<', inner @ ..] => {
+            let end = closing_bracket(inner)?;
+            let after = &inner[end + 1..];
+            if !after.is_empty() && after[0] != b' ' && after[0] != b'\t' {
+                return None;
+            }
+            Some((&inner[..end], trim(after)))
         }
-        Some((&rest[1..end], trim(after)))
-    } else {
-        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
-        let path = &rest[..end];
-        if path.contains(&b'>') {
-            return None;
+        _ => {
+            let rest = trim(rest);
+            let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+            let path = &rest[..end];
+            if path.contains(&b'>') {
+                return None;
+            }
+            Some((path, trim(&rest[end..])))
         }
-        Some((path, trim(&rest[end..])))
     }
 }
 
-/// Index of the `>` closing a path that starts with `<`, skipping quoted strings.
+/// Index in `s` (what follows a `<`) of the `>` closing the path, skipping
+/// quoted strings; `None` if a bare `<` or the end comes first.
+#[inline]
 fn closing_bracket(s: &[u8]) -> Option<usize> {
-    if let Some(i) = memchr::memchr3(b'>', b'"', b'<', &s[1..]) {
-        if s[1 + i] == b'>' {
-            return Some(1 + i);
+    // Common case: no quotes.
+    let i = find3(s, b'>', b'"', b'<')?;
+    if s[i] == b'>' {
+        return Some(i);
+    }
+    closing_bracket_quoted(s)
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each octet of `w` equal to `b` (exact up to the first
+/// match, which is all the callers use).
+#[inline(always)]
+fn eq_mask(w: u64, b: u8) -> u64 {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// ASCII case-insensitive equality, eight octets at a time (command
+/// keywords, parameter names, domains are short).
+#[inline]
+pub(crate) fn eq_fold(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut wa = a.chunks_exact(8);
+    let mut wb = b.chunks_exact(8);
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        if !eq_fold8(word(x), word(y)) {
+            return false;
         }
     }
+    eq_fold8(word(wa.remainder()), word(wb.remainder()))
+}
+
+/// Octets of `a` and `b` equal, or the same letter in either case. Only
+/// `b` is classified, so a constant `b` leaves one `or` and one compare.
+#[inline(always)]
+fn eq_fold8(a: u64, b: u64) -> bool {
+    let case = LO * 0x20;
+    let h = (b | case) & !HI;
+    let ge_a = h + LO * u64::from(0x80 - b'a');
+    let gt_z = h + LO * u64::from(0x80 - b'z' - 1);
+    let letters = (ge_a & !gt_z & !b & HI) >> 2;
+    a | letters == b | letters
+}
+
+/// [`eq_fold`] for two runtime strings (domains): the remainders are read
+/// with overlapping loads rather than octet by octet.
+#[inline]
+pub(crate) fn eq_fold_runtime(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut wa = a.chunks_exact(8);
+    let mut wb = b.chunks_exact(8);
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        if !eq_fold8(word(x), word(y)) {
+            return false;
+        }
+    }
+    eq_fold8(short_word(wa.remainder()), short_word(wb.remainder()))
+}
+
+/// Up to eight octets as a little-endian word (missing octets are zero),
+/// from at most two overlapping loads.
+#[inline(always)]
+fn short_word(s: &[u8]) -> u64 {
+    let n = s.len();
+    if n >= 8 {
+        word(&s[..8])
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(<[u8; 4]>::try_from(&s[..4]).unwrap_or([0; 4]));
+        let hi = u32::from_le_bytes(<[u8; 4]>::try_from(&s[n - 4..]).unwrap_or([0; 4]));
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes([s[0], s[1]]);
+        let hi = u16::from_le_bytes([s[n - 2], s[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 2))
+    } else if n == 1 {
+        u64::from(s[0])
+    } else {
+        0
+    }
+}
+
+/// Up to eight octets as a little-endian word (missing octets are zero).
+#[inline(always)]
+fn word(s: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(s) {
+        Ok(w) => u64::from_le_bytes(w),
+        Err(_) => s
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | u64::from(b) << (8 * i)),
+    }
+}
+
+/// First index of `a`, `b` or `c` in `s`: eight octets at a time, which
+/// beats a SIMD search on the short fields of a command line.
+#[inline]
+pub(crate) fn find3(s: &[u8], a: u8, b: u8, c: u8) -> Option<usize> {
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = eq_mask(w, a) | eq_mask(w, b) | eq_mask(w, c);
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == a || x == b || x == c)
+        .map(|i| base + i)
+}
+
+#[cold]
+fn closing_bracket_quoted(s: &[u8]) -> Option<usize> {
     let mut quoted = false;
-    let mut i = 1;
+    let mut i = 0;
     while i < s.len() {
         match s[i] {
             b'\\' if quoted => i += 1,
@@ -276,12 +430,39 @@ fn closing_bracket(s: &[u8]) -> Option<usize> {
 
 /// Iterate over ESMTP parameters `KEY[=VALUE]` separated by spaces.
 pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-    s.split(|b| *b == b' ' || *b == b'\t')
-        .filter(|p| !p.is_empty())
-        .map(|p| match memchr::memchr(b'=', p) {
-            Some(i) => (&p[..i], Some(&p[i + 1..])),
-            None => (p, None),
-        })
+    Params { rest: s }
+}
+
+/// One pass over the parameter text: each octet is looked at once.
+struct Params<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = (&'a [u8], Option<&'a [u8]>);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut s = self.rest;
+        while let [b' ' | b'\t', r @ ..] = s {
+            s = r;
+        }
+        if s.is_empty() {
+            self.rest = s;
+            return None;
+        }
+        // The key ends at the first '=' or separator; the value at the next separator.
+        let k = find3(s, b'=', b' ', b'\t').unwrap_or(s.len());
+        if k < s.len() && s[k] == b'=' {
+            let v = &s[k + 1..];
+            let end = find3(v, b' ', b'\t', b'\t').unwrap_or(v.len());
+            self.rest = &v[end..];
+            Some((&s[..k], Some(&v[..end])))
+        } else {
+            self.rest = &s[k..];
+            Some((&s[..k], None))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -384,6 +565,88 @@ mod tests {
         assert_eq!(parse_command(b""), Err(EMPTY));
         assert_eq!(parse_command(b"DATA x"), Err(DATA_SYNTAX));
         assert_eq!(parse_command(b"EHLO"), Err(EHLO_SYNTAX));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_general_parser(
+            verb in proptest::sample::select(vec![
+                "MAIL", "mail", "RCPT", "rcpt", "EHLO", "HELO", "DATA", "BDAT", "RSET", "NOOP",
+                "QUIT", "VRFY", "HELP", "AUTH", "POST", "GET ", "MA L", "M\u{1}IL", "EXPN", "X:YZ",
+            ]),
+            sep in proptest::sample::select(vec!["", " ", "  ", "\t", " \t", ":"]),
+            args in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(b"FROM:TO<>\" @\\.=,\tLAST".to_vec()),
+                proptest::prelude::any::<u8>(),
+            ], 0..40),
+        ) {
+            let mut line = verb.as_bytes().to_vec();
+            line.extend_from_slice(sep.as_bytes());
+            line.extend_from_slice(&args);
+            proptest::prop_assert_eq!(parse_command(&line), parse_general(&line));
+        }
+
+        #[test]
+        fn params_match_split_definition(text in proptest::collection::vec(
+            proptest::sample::select(b"ab= \t=x".to_vec()), 0..40)) {
+            let reference: Vec<_> = text
+                .split(|b| *b == b' ' || *b == b'\t')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.iter().position(|b| *b == b'=') {
+                    Some(i) => (&p[..i], Some(&p[i + 1..])),
+                    None => (p, None),
+                })
+                .collect();
+            proptest::prop_assert_eq!(params(&text).collect::<Vec<_>>(), reference);
+        }
+    }
+
+    #[test]
+    fn words_of_every_length() {
+        let s = b"0123456789";
+        for n in 0..=8 {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&s[..n]);
+            assert_eq!(word(&s[..n]), u64::from_le_bytes(w), "{n}");
+            assert_eq!(short_word(&s[..n]), u64::from_le_bytes(w), "{n}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find3_is_position(s in proptest::collection::vec(
+            proptest::sample::select(b"ab<>\"xyz".to_vec()), 0..70)) {
+            proptest::prop_assert_eq!(
+                find3(&s, b'<', b'>', b'"'),
+                s.iter().position(|b| matches!(b, b'<' | b'>' | b'"'))
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn eq_fold_is_eq_ignore_ascii_case(
+            a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+            flips in proptest::collection::vec(proptest::prelude::any::<bool>(), 20),
+        ) {
+            let b: Vec<u8> = a.iter().zip(&flips).map(|(c, f)| if *f { c ^ 0x20 } else { *c }).collect();
+            proptest::prop_assert_eq!(eq_fold(&a, &b), a.eq_ignore_ascii_case(&b));
+            proptest::prop_assert_eq!(eq_fold_runtime(&a, &b), a.eq_ignore_ascii_case(&b));
+            proptest::prop_assert!(eq_fold(&a, &a.to_ascii_uppercase()));
+        }
+    }
+
+    #[test]
+    fn colon_is_not_folded() {
+        assert_eq!(parse_command(b"MAIL FROM\x1a<a@b>"), Err(MAIL_SYNTAX));
+        assert_eq!(parse_command(b"RCPT to\x1a<a@b>"), Err(RCPT_SYNTAX));
+        assert_eq!(
+            parse_command(b"rcpt to:  <a@b>  "),
+            Ok(Command::Rcpt {
+                path: b"a@b",
+                params: b""
+            })
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::address::{parse_mailbox, Mailbox};
+use crate::parse::eq_fold_runtime;
 use crate::{Reply, SmtpError};
 
 /// An IP network (`mynetworks` entry): `192.0.2.0/24`, `2001:db8::/32`, or one address.
@@ -227,10 +228,12 @@ pub enum Destination {
     Remote,
 }
 
+#[inline]
 fn eq_domain(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b.strip_suffix('.').unwrap_or(b))
+    eq_fold_runtime(a.as_bytes(), b.strip_suffix('.').unwrap_or(b).as_bytes())
 }
 
+#[inline]
 fn is_local_domain(policy: &RelayPolicy, domain: &str) -> bool {
     policy.mydestination.iter().any(|d| eq_domain(domain, d))
 }
@@ -252,6 +255,7 @@ fn is_relay_domain(policy: &RelayPolicy, domain: &str) -> bool {
 }
 
 /// Classify a parsed address.
+#[inline]
 pub fn destination(policy: &RelayPolicy, mailbox: &Mailbox<'_>) -> Destination {
     if mailbox.routed {
         return Destination::Remote;
@@ -325,16 +329,23 @@ enum Subject<'a> {
     Recipient(&'a str, Option<Destination>),
 }
 
+/// `trusted`: whether the client is in `mynetworks`, if already known.
+#[inline]
 fn evaluate(
     policy: &RelayPolicy,
     list: &[Restriction],
     client: &ClientState<'_>,
+    trusted: Option<bool>,
     sender: &str,
     subject: Subject<'_>,
 ) -> Verdict {
     for r in list {
         match r {
-            Restriction::PermitMynetworks if in_mynetworks(policy, client.addr) => return Verdict::Permit,
+            Restriction::PermitMynetworks
+                if trusted.unwrap_or_else(|| in_mynetworks(policy, client.addr)) =>
+            {
+                return Verdict::Permit
+            }
             Restriction::PermitSaslAuthenticated if client.login.is_some() => return Verdict::Permit,
             Restriction::RejectUnauthDestination => {
                 if let Subject::Recipient(rcpt, dest) = subject {
@@ -383,6 +394,7 @@ pub fn check_sender(policy: &RelayPolicy, client: &ClientState<'_>, sender: &str
         policy,
         &policy.sender_restrictions,
         client,
+        None,
         sender,
         Subject::Sender(sender),
     )
@@ -399,6 +411,7 @@ pub fn check_recipient(
         policy,
         &policy.recipient_restrictions,
         client,
+        None,
         sender,
         Subject::Recipient(recipient, None),
     )
@@ -413,15 +426,35 @@ pub fn check_parsed_recipient(
     recipient: &str,
     mailbox: &Mailbox<'_>,
 ) -> (Verdict, Destination) {
+    check_parsed_recipient_with(policy, client, None, sender, recipient, mailbox)
+}
+
+/// [`check_parsed_recipient`] with the `mynetworks` membership of the
+/// client already known (the session computes it once per connection).
+#[inline]
+pub(crate) fn check_parsed_recipient_with(
+    policy: &RelayPolicy,
+    client: &ClientState<'_>,
+    trusted: Option<bool>,
+    sender: &str,
+    recipient: &str,
+    mailbox: &Mailbox<'_>,
+) -> (Verdict, Destination) {
     let dest = destination(policy, mailbox);
     let verdict = evaluate(
         policy,
         &policy.recipient_restrictions,
         client,
+        trusted,
         sender,
         Subject::Recipient(recipient, Some(dest)),
     );
     (verdict, dest)
+}
+
+/// Whether `addr` is in `mynetworks` (`permit_mynetworks`).
+pub(crate) fn is_trusted(policy: &RelayPolicy, addr: IpAddr) -> bool {
+    in_mynetworks(policy, addr)
 }
 
 #[cfg(test)]

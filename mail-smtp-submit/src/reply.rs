@@ -53,8 +53,10 @@ impl Reply {
     }
 
     pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
-        let _ = write!(out, "{} {}\r\n", self.code, self.text);
+        write_u64(out, u64::from(self.code));
+        out.push(b' ');
+        out.extend_from_slice(self.text.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -62,6 +64,21 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.code, self.text)
     }
+}
+
+/// Append `n` in decimal (no formatting machinery on the hot path).
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn floor_char_boundary(s: &str, max: usize) -> usize {
@@ -122,3 +139,20 @@ pub(crate) const AUTH_MECH: &[u8] = b"504 5.5.4 Unsupported authentication mecha
 pub(crate) const AUTH_ABORTED: &[u8] = b"501 5.7.0 Authentication aborted\r\n";
 pub(crate) const AUTH_TOO_LONG: &[u8] = b"500 5.5.6 SASL response limit exceeded\r\n";
 pub(crate) const AUTH_BASE64: &[u8] = b"501 5.5.2 Cannot decode response\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_and_reply_lines() {
+        for n in [0u64, 7, 10, 250, 10_240_000, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        let mut out = Vec::new();
+        Reply::new(550, "5.1.1 no\r\nRSET").write_to(&mut out);
+        assert_eq!(out, b"550 5.1.1 no  RSET\r\n");
+    }
+}

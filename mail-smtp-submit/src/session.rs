@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::address::parse_mailbox;
 use crate::config::{BareLf, ClientInfo, Config, TlsMode};
 use crate::data::{DotDecoder, LfNormalizer};
-use crate::parse::{params, parse_command, parse_u64, Command};
+use crate::parse::{eq_fold, params, parse_command, parse_u64, Command};
 use crate::policy::{self, ClientState, Destination, Verdict};
 use crate::received::{write_received, ReceivedFields};
 use crate::reply::{self, Reply};
@@ -179,6 +179,8 @@ pub struct SmtpSession {
 struct Core {
     config: Arc<Config>,
     client: ClientInfo,
+    /// The client is in `mynetworks` (fixed for the connection).
+    trusted: bool,
     out: Vec<u8>,
     out_start: usize,
     greeting_left: usize,
@@ -186,6 +188,9 @@ struct Core {
     mode: Mode,
     pending: Pending,
     events: VecDeque<Event>,
+    /// `Event::Recipient` is due after `events` (kept out of the queue: it
+    /// is the hot path's only event, and always the last one queued).
+    recipient_event: bool,
     helo: Greeted,
     helo_name: String,
     secure: bool,
@@ -224,11 +229,13 @@ impl SmtpSession {
         let mut out = Vec::with_capacity(1024);
         let _ = write!(out, "220 {} {}\r\n", config.hostname, config.banner);
         let greeting_left = out.len();
+        let trusted = policy::is_trusted(&config.relay, client.addr);
         SmtpSession {
             reader: LineReader::new(max_line),
             core: Core {
                 config,
                 client,
+                trusted,
                 out,
                 out_start: 0,
                 greeting_left,
@@ -236,6 +243,7 @@ impl SmtpSession {
                 mode: Mode::Command,
                 pending: Pending::None,
                 events: VecDeque::with_capacity(8),
+                recipient_event: false,
                 helo: Greeted::No,
                 helo_name: String::new(),
                 secure: false,
@@ -355,7 +363,7 @@ impl SmtpSession {
         }
         core.pending = Pending::None;
         core.rcpt_count += 1;
-        core.reply(reply::RCPT_OK);
+        core.raw(reply::RCPT_OK);
         Ok(())
     }
 
@@ -493,7 +501,8 @@ impl SmtpSession {
                     return false;
                 };
                 if core.errors >= core.config.soft_error_limit {
-                    core.events.push_back(Event::Delay(core.config.error_delay));
+                    let delay = core.config.error_delay;
+                    core.push(Event::Delay(delay));
                 }
                 match line {
                     Line::TooLong => core.reply(reply::LINE_TOO_LONG),
@@ -566,7 +575,9 @@ impl SmtpSession {
                 } else if last {
                     core.finish_message(core.lf.saw_bare_lf());
                 } else {
-                    let _ = write!(core.out, "250 2.0.0 Ok: {size} bytes\r\n");
+                    core.out.extend_from_slice(b"250 2.0.0 Ok: ");
+                    reply::write_u64(&mut core.out, size);
+                    core.out.extend_from_slice(b" bytes\r\n");
                 }
                 true
             }
@@ -614,8 +625,12 @@ impl Session for SmtpSession {
             if let Some(event) = self.core.events.pop_front() {
                 return Some(event);
             }
-            if !self.step() {
-                return self.core.events.pop_front();
+            if self.core.recipient_event {
+                self.core.recipient_event = false;
+                return Some(Event::Recipient);
+            }
+            if !self.step() && self.core.events.is_empty() && !self.core.recipient_event {
+                return None;
             }
         }
     }
@@ -656,7 +671,7 @@ impl Session for SmtpSession {
         core.tls_info = Some(info.clone());
         core.early_talk = false;
         if core.msg_active {
-            core.events.push_back(Event::MessageAborted);
+            core.push(Event::MessageAborted);
         }
         core.reset_transaction();
         core.helo = Greeted::No;
@@ -676,7 +691,17 @@ impl Session for SmtpSession {
 }
 
 impl Core {
+    /// Queue an event (after a due `Event::Recipient`, keeping the order).
+    fn push(&mut self, event: Event) {
+        if self.recipient_event {
+            self.recipient_event = false;
+            self.events.push_back(Event::Recipient);
+        }
+        self.events.push_back(event);
+    }
+
     /// Append a fixed reply; 4xx/5xx count as errors (Postfix error limits).
+    #[inline]
     fn reply(&mut self, r: &[u8]) {
         if matches!(r.first(), Some(b'4' | b'5')) {
             self.errors = self.errors.saturating_add(1);
@@ -692,18 +717,19 @@ impl Core {
     }
 
     /// Append without counting.
+    #[inline]
     fn raw(&mut self, r: &[u8]) {
         self.out.extend_from_slice(r);
     }
 
     fn close(&mut self) {
         if self.msg_active {
-            self.events.push_back(Event::MessageAborted);
+            self.push(Event::MessageAborted);
             self.msg_active = false;
         }
         self.mode = Mode::Closed;
         self.pending = Pending::None;
-        self.events.push_back(Event::Close);
+        self.push(Event::Close);
     }
 
     fn offered(&self) -> MechanismSet {
@@ -735,7 +761,7 @@ impl Core {
 
     fn abort_message(&mut self) {
         if self.msg_active {
-            self.events.push_back(Event::MessageAborted);
+            self.push(Event::MessageAborted);
         }
         self.reset_transaction();
     }
@@ -750,7 +776,7 @@ impl Core {
         if self.msg_bytes > self.config.max_message_size {
             self.too_big = true;
             self.chunk.clear();
-            self.events.push_back(Event::MessageAborted);
+            self.push(Event::MessageAborted);
             self.msg_active = false;
         }
     }
@@ -759,7 +785,7 @@ impl Core {
         if !self.chunk.is_empty() {
             let cap = self.chunk.capacity();
             let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(cap.min(CHUNK_TARGET * 2)));
-            self.events.push_back(Event::MessageChunk(chunk));
+            self.push(Event::MessageChunk(chunk));
         }
     }
 
@@ -772,7 +798,7 @@ impl Core {
             self.reply(reply::BARE_LF);
         } else {
             self.flush_chunk();
-            self.events.push_back(Event::MessageEnd);
+            self.push(Event::MessageEnd);
             self.pending = Pending::MessageStored;
         }
     }
@@ -826,8 +852,8 @@ impl Core {
         match cmd {
             Command::Ehlo(name) => self.ehlo(name, Greeted::Ehlo),
             Command::Helo(name) => self.ehlo(name, Greeted::Helo),
-            Command::Mail { path, params } => self.mail(path, params),
-            Command::Rcpt { path, params } => self.rcpt(path, params),
+            Command::Mail { path, params } => self.mail(Text::from(line, path), path, params),
+            Command::Rcpt { path, params } => self.rcpt(Text::from(line, path), path, params),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
@@ -861,7 +887,7 @@ impl Core {
                 } else {
                     self.raw(reply::TLS_GO);
                     self.mode = Mode::AwaitTls;
-                    self.events.push_back(Event::StartTls);
+                    self.push(Event::StartTls);
                 }
             }
             Command::Auth {
@@ -884,17 +910,19 @@ impl Core {
             Ok(s) => self.helo_name.push_str(s),
             Err(_) => self.helo_name.push_str(&String::from_utf8_lossy(name)),
         }
-        let host = &self.config.hostname;
+        let host = self.config.hostname.as_bytes();
+        let out = &mut self.out;
         if kind == Greeted::Helo {
-            let _ = write!(self.out, "250 {host}\r\n");
+            out.extend_from_slice(b"250 ");
+            out.extend_from_slice(host);
+            out.extend_from_slice(b"\r\n");
             return;
         }
-        let out = &mut self.out;
-        let _ = write!(
-            out,
-            "250-{host}\r\n250-PIPELINING\r\n250-SIZE {}\r\n",
-            self.config.max_message_size
-        );
+        out.extend_from_slice(b"250-");
+        out.extend_from_slice(host);
+        out.extend_from_slice(b"\r\n250-PIPELINING\r\n250-SIZE ");
+        reply::write_u64(out, self.config.max_message_size);
+        out.extend_from_slice(b"\r\n");
         if self.config.vrfy_enabled {
             out.extend_from_slice(b"250-VRFY\r\n");
         }
@@ -917,7 +945,7 @@ impl Core {
         );
     }
 
-    fn mail(&mut self, path: &[u8], params_text: &[u8]) {
+    fn mail(&mut self, line: Text<'_>, path: &[u8], params_text: &[u8]) {
         if self.helo == Greeted::No {
             return self.reply(reply::NEED_HELO);
         }
@@ -927,59 +955,57 @@ impl Core {
         if self.config.require_auth && self.login.is_none() {
             return self.reply(reply::AUTH_REQUIRED);
         }
-        let Ok(path) = std::str::from_utf8(path) else {
+        let Some(path) = line.part(path) else {
             return self.reply(reply::BAD_SENDER);
         };
         if !path.is_empty() && parse_mailbox(path).is_err() {
             return self.reply(reply::BAD_SENDER);
         }
-        // Parameters (into the reused MailParams).
-        let mut p = std::mem::take(&mut self.mail_params);
-        p.size = None;
-        p.body = None;
-        p.smtputf8 = false;
-        p.ret = None;
-        p.envid.clear();
-        p.auth.clear();
-        let mut failed: Option<&'static [u8]> = None;
+        // Parameters: checked first, then stored into the reused MailParams.
+        let mut size = None;
+        let mut body = None;
+        let mut smtputf8 = false;
+        let mut ret = None;
+        let mut envid: &[u8] = b"";
+        let mut auth: &[u8] = b"";
         for (key, value) in params(params_text) {
-            let eq = |k: &[u8]| key.eq_ignore_ascii_case(k);
+            let eq = |k: &[u8]| eq_fold(key, k);
             match value {
                 Some(v) if eq(b"SIZE") => match parse_u64(v) {
-                    Some(n) if n > self.config.max_message_size => failed = Some(reply::SIZE_EXCEEDS),
-                    Some(n) => p.size = Some(n),
-                    None => failed = Some(reply::BAD_SIZE),
+                    Some(n) if n > self.config.max_message_size => return self.reply(reply::SIZE_EXCEEDS),
+                    Some(n) => size = Some(n),
+                    None => return self.reply(reply::BAD_SIZE),
                 },
                 Some(v) if eq(b"BODY") => {
-                    if v.eq_ignore_ascii_case(b"7BIT") {
-                        p.body = Some(Body::SevenBit);
-                    } else if v.eq_ignore_ascii_case(b"8BITMIME") {
-                        p.body = Some(Body::EightBitMime);
+                    if eq_fold(v, b"7BIT") {
+                        body = Some(Body::SevenBit);
+                    } else if eq_fold(v, b"8BITMIME") {
+                        body = Some(Body::EightBitMime);
                     } else {
-                        failed = Some(reply::BAD_BODY);
+                        return self.reply(reply::BAD_BODY);
                     }
                 }
-                None if eq(b"SMTPUTF8") => p.smtputf8 = true,
-                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"FULL") => p.ret = Some(Ret::Full),
-                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"HDRS") => p.ret = Some(Ret::Hdrs),
-                Some(v) if eq(b"ENVID") && is_xtext(v) => p.envid.push_str(ascii(v)),
-                Some(v) if eq(b"AUTH") && (v == b"<>" || is_xtext(v)) => p.auth.push_str(ascii(v)),
-                _ => {
-                    self.mail_params = p;
-                    return self.unsupported_option(key, value);
-                }
-            }
-            if failed.is_some() {
-                break;
+                None if eq(b"SMTPUTF8") => smtputf8 = true,
+                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"FULL") => ret = Some(Ret::Full),
+                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"HDRS") => ret = Some(Ret::Hdrs),
+                // A repeated ENVID / AUTH is refused like a bad one.
+                Some(v) if eq(b"ENVID") && envid.is_empty() && is_xtext(v) => envid = v,
+                Some(v) if eq(b"AUTH") && auth.is_empty() && (v == b"<>" || is_xtext(v)) => auth = v,
+                _ => return self.unsupported_option(key, value),
             }
         }
-        self.mail_params = p;
-        if let Some(r) = failed {
-            return self.reply(r);
+        if !self.config.relay.sender_restrictions.is_empty() {
+            if let Verdict::Reject(r) = policy::check_sender(&self.config.relay, &self.client_state(), path) {
+                return self.reply_owned(&r);
+            }
         }
-        if let Verdict::Reject(r) = policy::check_sender(&self.config.relay, &self.client_state(), path) {
-            return self.reply_owned(&r);
-        }
+        let p = &mut self.mail_params;
+        p.size = size;
+        p.body = body;
+        p.smtputf8 = smtputf8;
+        p.ret = ret;
+        set_text(&mut p.envid, line.part(envid));
+        set_text(&mut p.auth, line.part(auth));
         self.sender.clear();
         self.sender.push_str(path);
         self.in_mail = true;
@@ -1000,7 +1026,7 @@ impl Core {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    fn rcpt(&mut self, path: &[u8], params_text: &[u8]) {
+    fn rcpt(&mut self, line: Text<'_>, path: &[u8], params_text: &[u8]) {
         if !self.in_mail {
             return self.reply(reply::NEED_MAIL);
         }
@@ -1008,47 +1034,49 @@ impl Core {
             return self.reply(reply::TOO_MANY_RCPT);
         }
         self.rcpt_attempts += 1;
-        let Ok(path) = std::str::from_utf8(path) else {
+        let Some(path) = line.part(path) else {
             return self.reply(reply::BAD_RECIPIENT);
         };
         let Ok(mailbox) = parse_mailbox(path) else {
             return self.reply(reply::BAD_RECIPIENT);
         };
-        if self.rcpts.len() == self.rcpt_count {
-            self.rcpts.push(Recipient::default());
-        }
-        let mut slot = std::mem::take(&mut self.rcpts[self.rcpt_count]);
-        slot.address.clear();
-        slot.notify.clear();
-        slot.orcpt.clear();
+        // Parameters are checked before anything is stored.
+        let mut notify: &[u8] = b"";
+        let mut orcpt: &[u8] = b"";
         for (key, value) in params(params_text) {
             match value {
-                Some(v) if key.eq_ignore_ascii_case(b"NOTIFY") && is_notify(v) => {
-                    slot.notify.push_str(ascii(v))
-                }
-                Some(v) if key.eq_ignore_ascii_case(b"ORCPT") && is_xtext(v) => slot.orcpt.push_str(ascii(v)),
-                _ => {
-                    self.rcpts[self.rcpt_count] = slot;
-                    return self.unsupported_option(key, value);
-                }
+                // A repeated NOTIFY / ORCPT is refused like a bad one.
+                Some(v) if eq_fold(key, b"NOTIFY") && notify.is_empty() && is_notify(v) => notify = v,
+                Some(v) if eq_fold(key, b"ORCPT") && orcpt.is_empty() && is_xtext(v) => orcpt = v,
+                _ => return self.unsupported_option(key, value),
             }
         }
-        let (verdict, dest) = policy::check_parsed_recipient(
+        let (verdict, dest) = policy::check_parsed_recipient_with(
             &self.config.relay,
-            &self.client_state(),
+            &ClientState {
+                addr: self.client.addr,
+                login: self.login.as_deref(),
+                tls: self.secure,
+            },
+            Some(self.trusted),
             &self.sender,
             path,
             &mailbox,
         );
         if let Verdict::Reject(r) = verdict {
-            self.rcpts[self.rcpt_count] = slot;
             return self.reply_owned(&r);
         }
+        if self.rcpts.len() == self.rcpt_count {
+            self.rcpts.push(Recipient::default());
+        }
+        let slot = &mut self.rcpts[self.rcpt_count];
+        slot.address.clear();
         slot.address.push_str(mailbox.address);
         slot.local = dest == Destination::Local;
-        self.rcpts[self.rcpt_count] = slot;
+        set_text(&mut slot.notify, line.part(notify));
+        set_text(&mut slot.orcpt, line.part(orcpt));
         self.pending = Pending::Recipient;
-        self.events.push_back(Event::Recipient);
+        self.recipient_event = true;
     }
 
     /// The reply for DATA/BDAT when the transaction is not ready, if any.
@@ -1080,7 +1108,7 @@ impl Core {
             return self.reply(reply::DATA_AFTER_BDAT);
         }
         self.pending = Pending::MessageBegin { bdat: None };
-        self.events.push_back(Event::MessageBegin);
+        self.push(Event::MessageBegin);
     }
 
     fn bdat(&mut self, size: u64, last: bool) {
@@ -1102,7 +1130,7 @@ impl Core {
             self.pending = Pending::MessageBegin {
                 bdat: Some((size, last)),
             };
-            self.events.push_back(Event::MessageBegin);
+            self.push(Event::MessageBegin);
         }
     }
 
@@ -1186,20 +1214,19 @@ impl Core {
             Step::Verify(request) => {
                 self.mode = Mode::Command;
                 self.pending = Pending::AuthVerify;
-                self.events.push_back(Event::AuthVerify(Box::new(request)));
+                self.push(Event::AuthVerify(Box::new(request)));
             }
             Step::Success(identity) => {
                 self.mode = Mode::Command;
                 self.exchange = None;
                 self.login = Some(identity.authorized_user().to_owned());
                 self.raw(reply::AUTH_OK);
-                self.events
-                    .push_back(Event::AuthSucceeded { mechanism, identity });
+                self.push(Event::AuthSucceeded { mechanism, identity });
             }
             Step::Failure(failure) => {
                 self.mode = Mode::Command;
                 self.exchange = None;
-                self.events.push_back(Event::AuthFailed {
+                self.push(Event::AuthFailed {
                     mechanism,
                     failure: failure.clone(),
                 });
@@ -1213,7 +1240,7 @@ impl Core {
                     f if f.counts_as_attempt() => {
                         let action = self.failures.record_failure();
                         let (FailureAction::Delay(d) | FailureAction::DelayThenClose(d)) = action;
-                        self.events.push_back(Event::Delay(d));
+                        self.push(Event::Delay(d));
                         self.reply(reply::AUTH_FAILED);
                         if let FailureAction::DelayThenClose(_) = action {
                             let _ = write!(
@@ -1236,17 +1263,69 @@ fn is_xtext(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= 500 && v.iter().all(|b| (0x21..=0x7e).contains(b) && *b != b'=')
 }
 
+/// `NEVER`, or a comma-separated list of `SUCCESS` / `FAILURE` / `DELAY`.
 fn is_notify(v: &[u8]) -> bool {
-    v.eq_ignore_ascii_case(b"NEVER")
-        || (!v.is_empty()
-            && v.split(|b| *b == b',').all(|k| {
-                k.eq_ignore_ascii_case(b"SUCCESS")
-                    || k.eq_ignore_ascii_case(b"FAILURE")
-                    || k.eq_ignore_ascii_case(b"DELAY")
-            }))
+    if eq_fold(v, b"NEVER") {
+        return true;
+    }
+    let mut rest = v;
+    loop {
+        let word = match rest.first().map(|b| b & 0xDF) {
+            Some(b'S') => b"SUCCESS".as_slice(),
+            Some(b'F') => b"FAILURE",
+            Some(b'D') => b"DELAY",
+            _ => return false,
+        };
+        if rest.len() < word.len() || !eq_fold(&rest[..word.len()], word) {
+            return false;
+        }
+        match &rest[word.len()..] {
+            [] => return true,
+            [b',', more @ ..] => rest = more,
+            _ => return false,
+        }
+    }
 }
 
-/// Bytes already checked to be ASCII.
-fn ascii(v: &[u8]) -> &str {
-    std::str::from_utf8(v).unwrap_or("")
+/// Replace `s` with `v` (parameter values are checked ASCII: never `None`).
+fn set_text(s: &mut String, v: Option<&str>) {
+    s.clear();
+    if let Some(v) = v.filter(|v| !v.is_empty()) {
+        s.push_str(v);
+    }
+}
+
+/// The arguments of a command line, UTF-8 checked once for all their parts.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    line: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> Text<'a> {
+    /// The part of `line` from `first` (a sub-slice of it) on.
+    fn from(line: &'a [u8], first: &[u8]) -> Self {
+        let start = (first.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+        let line = line.get(start..).unwrap_or(line);
+        Text {
+            line,
+            text: std::str::from_utf8(line).ok(),
+        }
+    }
+
+    /// `part` (a sub-slice of the line) as text, `None` if not UTF-8.
+    fn part(&self, part: &'a [u8]) -> Option<&'a str> {
+        if part.is_empty() {
+            return Some("");
+        }
+        if let Some(text) = self.text {
+            // Where `part` lies in the line (a part from elsewhere falls out
+            // of range and is checked on its own).
+            let start = (part.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
+            if let Some(s) = start.checked_add(part.len()).and_then(|end| text.get(start..end)) {
+                return Some(s);
+            }
+        }
+        std::str::from_utf8(part).ok()
+    }
 }
