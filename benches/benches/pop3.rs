@@ -129,6 +129,15 @@ fn retr(c: &mut Criterion) {
             out.len()
         })
     });
+    group.bench_function("memcpy, 64 KiB chunks", |b| {
+        b.iter(|| {
+            out.clear();
+            for chunk in black_box(&msg).chunks(64 * 1024) {
+                out.extend_from_slice(chunk);
+            }
+            out.len()
+        })
+    });
     group.bench_function("mail-pop3 dot-stuffing, one chunk", |b| {
         b.iter(|| {
             out.clear();

@@ -11,15 +11,32 @@
 //!   the size, RFC 1939 §11);
 //! * `TOP msg n` stops after the headers, the blank line and `n` body lines.
 
+use mail_proto::dot::{copy_until_hazard, find_hazard, ScanFor};
+
 /// Where transformed bytes go.
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    /// Put the prefix of `src` up to its first hazard (see
+    /// `mail_proto::dot`) and return that prefix's length.
+    #[inline]
+    fn put_until_hazard(&mut self, src: &[u8], prev_cr: bool, scan: ScanFor) -> usize {
+        let k = find_hazard(src, prev_cr, scan).unwrap_or(src.len());
+        self.put(&src[..k]);
+        k
+    }
 }
 
 impl Sink for Vec<u8> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    /// Test and copy in one pass.
+    #[inline]
+    fn put_until_hazard(&mut self, src: &[u8], prev_cr: bool, scan: ScanFor) -> usize {
+        copy_until_hazard(src, prev_cr, scan, self)
     }
 }
 
@@ -87,54 +104,48 @@ impl Stuffer {
 
     /// Transform one chunk into `out`.
     pub(crate) fn feed<S: Sink>(&mut self, chunk: &[u8], out: &mut S) {
-        if self.body_lines_left.is_some() || chunk.len() < 2 * BLOCK + 2 {
+        if self.body_lines_left.is_some() {
             return self.feed_lines(chunk, out);
         }
-        // RETR fast path. Most 64-octet blocks of a stored message hold no
-        // bare LF and no LF followed by a dot: such blocks are copied
-        // unchanged in bulk, and only "dirty" blocks go line by line. The
-        // block test is branch-free and auto-vectorised (measured in
-        // benches/benches/pop3.rs); line/header bookkeeping only matters for
-        // TOP, so skipping it here is safe.
-        let mut run = 0; // bytes before `run` are emitted
+        // RETR (and the size count) fast path: bytes up to the next LF that
+        // is bare or (when dot-stuffing) followed by '.' or by the end of the
+        // chunk go out unchanged in one piece (`mail_proto::dot`, SIMD where
+        // available); only such LFs and the byte after them need a decision
+        // here. Line/header bookkeeping only matters for TOP (`feed_lines`),
+        // so skipping it here is safe.
+        let scan = if self.stuff {
+            ScanFor::BareLfOrDotLine
+        } else {
+            ScanFor::BareLf
+        };
         let mut i = 0;
-        while i + BLOCK < chunk.len() {
-            if i == run && (i == 0 || self.at_line_start) {
-                // A chunk start or a line start after line-by-line work: its
-                // first byte may need a stuffed dot or a CR. Go byte-wise.
-                self.feed_lines(&chunk[i..i + 1], out);
-                i += 1;
-                run = i;
-                continue;
+        while i < chunk.len() {
+            if self.at_line_start {
+                // The line's first byte; a dot gets one more.
+                if self.stuff && chunk[i] == b'.' {
+                    out.put(b".");
+                }
+                self.at_line_start = false;
             }
-            let Ok(window) = <&[u8; BLOCK + 2]>::try_from(&chunk[i - 1..i + BLOCK + 1]) else {
-                break;
-            };
-            if block_is_clean(window, self.stuff) {
-                i += BLOCK;
-                continue;
+            let rest = &chunk[i..];
+            let k = out.put_until_hazard(rest, self.prev_cr, scan);
+            if k == rest.len() {
+                let last = rest[k - 1];
+                self.prev_cr = last == b'\r';
+                self.at_line_start = last == b'\n';
+                return;
             }
-            self.emit_clean(&chunk[run..i], out);
-            self.feed_lines(&chunk[i..i + BLOCK], out);
-            i += BLOCK;
-            run = i;
-        }
-        self.emit_clean(&chunk[run..i], out);
-        self.feed_lines(&chunk[i..], out);
-    }
-
-    /// Copy bytes that the block test found clean, and set the state a
-    /// line-by-line pass over them would have left (RETR only).
-    fn emit_clean<S: Sink>(&mut self, clean: &[u8], out: &mut S) {
-        if let Some(&last) = clean.last() {
-            out.put(clean);
-            self.at_line_start = last == b'\n';
-            self.prev_cr = last == b'\r';
-            self.line_len = 0;
+            // The hazard: a LF that is bare, or before a line start that may
+            // need a stuffed dot. Everything before it has been put.
+            let crlf = if k > 0 { rest[k - 1] == b'\r' } else { self.prev_cr };
+            out.put(if crlf { b"\n" } else { b"\r\n" });
+            self.prev_cr = false;
+            self.at_line_start = true;
+            i += k + 1;
         }
     }
 
-    /// Line-by-line transformation (TOP, short chunks, dirty blocks).
+    /// Line-by-line transformation (TOP, and the hazards of RETR).
     fn feed_lines<S: Sink>(&mut self, chunk: &[u8], out: &mut S) {
         if self.done || chunk.is_empty() {
             return;
@@ -196,22 +207,6 @@ impl Stuffer {
             self.at_line_start = true;
         }
     }
-}
-
-const BLOCK: usize = 64;
-
-/// Whether no LF among `w[1..=BLOCK]` needs work: each is preceded by CR
-/// and (when dot-stuffing) not followed by `.`. `w[0]` and `w[BLOCK + 1]`
-/// are the neighbouring bytes.
-#[inline]
-fn block_is_clean(w: &[u8; BLOCK + 2], stuff: bool) -> bool {
-    let dot = if stuff { b'.' } else { b'\n' ^ 0xff };
-    let (prev, cur, next) = (&w[..BLOCK], &w[1..BLOCK + 1], &w[2..]);
-    let mut dirty = 0u8;
-    for ((&p, &c), &n) in prev.iter().zip(cur).zip(next) {
-        dirty |= u8::from(c == b'\n') & (u8::from(p != b'\r') | u8::from(n == dot));
-    }
-    dirty == 0
 }
 
 /// The streaming encoder the session uses for `RETR`/`TOP`, for drivers

@@ -25,23 +25,7 @@ enum State {
     Done,
 }
 
-/// Block size of the vectorised pre-scan.
-const BLOCK: usize = 256;
-
-/// Whether `w[1..w.len() - 1]` holds a LF that is bare (the byte before it
-/// is not CR) or followed by '.'; `w[0]` and the last byte are context only.
-/// Written as a branch-free OR-reduction so that the compiler vectorises it
-/// (no `unsafe`, no target-specific code): measured about 4× the cost of a
-/// memcpy, against about 13× for one memchr call per line.
-fn special_line_end(w: &[u8]) -> bool {
-    let len = w.len() - 2;
-    let (prev, cur, next) = (&w[..len], &w[1..len + 1], &w[2..]);
-    let mut acc = 0u8;
-    for ((&p, &c), &nx) in prev.iter().zip(cur).zip(next) {
-        acc |= u8::from(c == b'\n') & (u8::from(p != b'\r') | u8::from(nx == b'.'));
-    }
-    acc != 0
-}
+use mail_proto::dot::{copy_until_hazard, ScanFor};
 
 /// Result of one [`DotDecoder::decode`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +71,8 @@ impl DotDecoder {
 
     /// Decode `input`, appending message content to `out`.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Decoded {
+        // Unstuffing only shrinks; bare-LF normalisation may grow it more.
+        out.reserve(input.len());
         let mut i = 0;
         let n = input.len();
         while i < n {
@@ -98,46 +84,30 @@ impl DotDecoder {
                     }
                 }
                 State::InLine { cr } => {
-                    // Fast path: skip whole blocks that hold no special line
-                    // end (a bare LF, or a LF followed by '.'), then walk line
-                    // ends with memchr; copy the span once.
-                    let start = i;
-                    let mut pos = start;
-                    if input[start] != b'\n' {
-                        pos = start + 1;
-                        while pos + BLOCK < n && !special_line_end(&input[pos - 1..pos + BLOCK + 1]) {
-                            pos += BLOCK;
-                        }
-                    }
-                    loop {
-                        let Some(rel) = memchr::memchr(b'\n', &input[pos..]) else {
-                            out.extend_from_slice(&input[start..]);
-                            let cr = if n > start { input[n - 1] == b'\r' } else { cr };
-                            self.state = State::InLine { cr };
-                            return Decoded {
-                                consumed: n,
-                                end: false,
-                            };
+                    // Fast path: copy everything up to the next LF that is
+                    // bare or followed by '.' (or ends the input) in one
+                    // pass (`mail_proto::dot`, SIMD where available);
+                    // ordinary CRLF line ends need no state-machine work.
+                    let rest = &input[i..];
+                    let k = copy_until_hazard(rest, cr, ScanFor::BareLfOrDotLine, out);
+                    if k == rest.len() {
+                        self.state = State::InLine {
+                            cr: rest[k - 1] == b'\r',
                         };
-                        let lf = pos + rel;
-                        let crlf = if lf > start { input[lf - 1] == b'\r' } else { cr };
-                        if !crlf {
-                            out.extend_from_slice(&input[start..lf]);
-                            out.extend_from_slice(b"\r\n");
-                            self.bare_lf = true;
-                            self.state = State::LineStart { crlf: false };
-                            i = lf + 1;
-                            break;
-                        }
-                        if lf + 1 < n && input[lf + 1] != b'.' {
-                            pos = lf + 1; // an ordinary line start: keep going
-                            continue;
-                        }
-                        out.extend_from_slice(&input[start..=lf]);
-                        self.state = State::LineStart { crlf: true };
-                        i = lf + 1;
-                        break;
+                        return Decoded {
+                            consumed: n,
+                            end: false,
+                        };
                     }
+                    let crlf = if k > 0 { rest[k - 1] == b'\r' } else { cr };
+                    if crlf {
+                        out.push(b'\n');
+                    } else {
+                        out.extend_from_slice(b"\r\n");
+                        self.bare_lf = true;
+                    }
+                    self.state = State::LineStart { crlf };
+                    i += k + 1;
                 }
                 State::LineStart { crlf } => {
                     if input[i] == b'.' {
@@ -209,21 +179,19 @@ impl LfNormalizer {
 
     /// Append `input` to `out`, normalising bare LFs.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let mut start = 0;
-        for lf in memchr::memchr_iter(b'\n', input) {
-            let cr = if lf > 0 {
-                input[lf - 1] == b'\r'
-            } else {
-                self.last_cr
-            };
-            if !cr {
-                out.extend_from_slice(&input[start..lf]);
-                out.extend_from_slice(b"\r\n");
-                start = lf + 1;
-                self.bare_lf = true;
+        let mut rest = input;
+        let mut prev_cr = self.last_cr;
+        // Copy up to each bare LF in one pass (`mail_proto::dot`).
+        while !rest.is_empty() {
+            let k = copy_until_hazard(rest, prev_cr, ScanFor::BareLf, out);
+            if k == rest.len() {
+                break;
             }
+            out.extend_from_slice(b"\r\n");
+            self.bare_lf = true;
+            prev_cr = false;
+            rest = &rest[k + 1..];
         }
-        out.extend_from_slice(&input[start..]);
         if let Some(&b) = input.last() {
             self.last_cr = b == b'\r';
         }
@@ -304,6 +272,28 @@ mod tests {
     }
 
     proptest! {
+        /// BDAT: every bare LF becomes CRLF, whatever the chunking (long
+        /// inputs reach the SIMD kernel).
+        #[test]
+        fn bdat_normaliser_matches_reference(data in proptest::collection::vec(
+            prop_oneof![8 => Just(b'a'), 2 => Just(b'\r'), 2 => Just(b'\n'), 1 => Just(b'.')], 0..600),
+            cut in 0usize..600) {
+            let mut expected = Vec::new();
+            for (k, &b) in data.iter().enumerate() {
+                if b == b'\n' && (k == 0 || data[k - 1] != b'\r') {
+                    expected.push(b'\r');
+                }
+                expected.push(b);
+            }
+            let cut = cut.min(data.len());
+            let mut n = LfNormalizer::new();
+            let mut out = Vec::new();
+            n.push(&data[..cut], &mut out);
+            n.push(&data[cut..], &mut out);
+            prop_assert_eq!(n.saw_bare_lf(), expected.len() != data.len());
+            prop_assert_eq!(out, expected);
+        }
+
         #[test]
         fn chunking_invariance(data in proptest::collection::vec(
             prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'.'), Just(0u8), Just(b'a')], 0..200),
