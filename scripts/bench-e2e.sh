@@ -12,13 +12,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONS=${SESSIONS:-20}
 MESSAGES=${MESSAGES:-20000}
+# TARGETS: a space-separated subset of durable discard sink aiosmtpd postfix
+# (all by default), e.g. TARGETS="discard sink" for a quick comparison.
+TARGETS=${TARGETS:-durable discard sink aiosmtpd postfix}
 bash scripts/install-deps.sh >/dev/null
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
-cargo build -q --release -p mail-examples --bin mail-server
-BIN=$PWD/target/release/mail-server
+# BIN=/path/to/mail-server compares another build (nothing is built then).
+if [ -z "${BIN:-}" ]; then
+  cargo build -q --release -p mail-examples --bin mail-server
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/mail-server
+fi
 SOURCE=/usr/sbin/smtp-source
 DIR=$(mktemp -d /tmp/bench-e2e.XXXXXX)
 chmod 755 "$DIR"  # Postfix daemons run unprivileged
+# ext4 without a journal (this machine) skips inodes deleted in the last
+# 1-5 minutes when it allocates one, scanning them: a directory in a block
+# group where a previous run deleted 40 000 files creates files several
+# times slower. +T (Orlov "top directory") spreads the subdirectories of
+# $DIR to fresh groups so that runs do not measure each other's cleanup.
+chattr +T "$DIR" 2>/dev/null || true
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -104,16 +116,17 @@ rate() { # port extra-flags
   python3 -c "print(f'{$MESSAGES/($end-$start):.0f}')"
 }
 
-echo "smtp-source -s $SESSIONS -m $MESSAGES on $(nproc) cores, $(date -u +%F)"
+echo "smtp-source -s $SESSIONS -m $MESSAGES on $(nproc) cores, $(date -u +%F), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| target | new connection per message (msg/s) | reused connections, -d (msg/s) |"
 echo "|---|---|---|"
-for target in "mail-server durable (Maildir + fsync)" "mail-server discard" "Postfix smtp-sink" "aiosmtpd Sink" "Postfix smtpd -> queue -> discard"; do
-  case "$target" in
-    "mail-server durable"*) start_mail_server durable maildir ;;
-    "mail-server discard") start_mail_server discard discard ;;
-    "Postfix smtp-sink") start_smtp_sink ;;
-    "aiosmtpd Sink") start_aiosmtpd ;;
-    "Postfix smtpd"*) start_postfix ;;
+for key in $TARGETS; do
+  case "$key" in
+    durable) target="mail-server durable (Maildir + fsync)"; start_mail_server durable maildir ;;
+    discard) target="mail-server discard"; start_mail_server discard discard ;;
+    sink) target="Postfix smtp-sink"; start_smtp_sink ;;
+    aiosmtpd) target="aiosmtpd Sink"; start_aiosmtpd ;;
+    postfix) target="Postfix smtpd -> queue -> discard"; start_postfix ;;
+    *) echo "unknown target $key (durable discard sink aiosmtpd postfix)" >&2; exit 2 ;;
   esac
   echo "| $target | $(rate "$P" "") | $(rate "$P" -d) |"
 done

@@ -94,6 +94,11 @@ pub struct LimitsSection {
     /// IMAP idle timeout (RFC 3501: at least 1800).
     #[serde(default = "default_imap_idle")]
     pub imap_idle_timeout: u64,
+    /// Async worker threads; 0 (the default) means one per core but one,
+    /// at least one (the kernel and the blocking storage threads use the
+    /// rest; see `scripts/bench-e2e.sh` for the measurement).
+    #[serde(default)]
+    pub worker_threads: usize,
 }
 
 impl Default for LimitsSection {

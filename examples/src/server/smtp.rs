@@ -169,8 +169,8 @@ fn on_event(
         }
         Event::MessageBegin => {
             let id = queue_id();
-            let incoming = tokio::task::block_in_place(|| shared.spool.begin(&id));
-            match incoming {
+            // In memory until the message outgrows spool::MEMORY_LIMIT: no I/O.
+            match shared.spool.begin(&id) {
                 Ok(incoming) => {
                     let date = super::date::rfc5322(SystemTime::now());
                     let _ = session.message_begin(&id, &date);
@@ -191,7 +191,12 @@ fn on_event(
                 id,
             }) = tx.as_mut()
             {
-                if let Err(e) = tokio::task::block_in_place(|| incoming.write(&chunk)) {
+                let written = if incoming.write_blocks(chunk.len()) {
+                    tokio::task::block_in_place(|| incoming.write(&chunk, &shared.spool))
+                } else {
+                    incoming.write(&chunk, &shared.spool)
+                };
+                if let Err(e) = written {
                     tracing::info!("smtpd: warning: {id}: cannot write the queue file: {e}");
                     if let Some(i) = tx.as_mut().and_then(|t| t.incoming.take()) {
                         i.abort();
