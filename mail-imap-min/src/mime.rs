@@ -5,9 +5,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mail_parser::{Address, GetHeader, HeaderName, HeaderValue, Message, MessageParser, PartType};
+use mail_proto::push_decimal;
 
 use crate::parse::{Section, SectionText};
-use crate::reply::{nstring, number, string};
+use crate::reply::{nstring, string};
 
 /// A message handed over by the caller, parsed once for all its FETCH items.
 pub(crate) struct Parsed<'x> {
@@ -293,9 +294,9 @@ pub(crate) fn body_structure(out: &mut Vec<u8>, parsed: &Parsed<'_>, extended: b
         None => {
             // Unparsable: describe it as plain text.
             out.extend_from_slice(b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" ");
-            number(out, parsed.text().len() as u64);
+            push_decimal(out, parsed.text().len() as u64);
             out.push(b' ');
-            number(out, count_lines(parsed.text()));
+            push_decimal(out, count_lines(parsed.text()));
             out.push(b')');
         }
     }
@@ -405,7 +406,7 @@ fn part_structure(out: &mut Vec<u8>, m: &Message<'_>, idx: usize, extended: bool
         .unwrap_or_else(|| b"7BIT".to_vec());
     string(out, &cte.to_ascii_uppercase());
     out.push(b' ');
-    number(out, body.len() as u64);
+    push_decimal(out, body.len() as u64);
     if let PartType::Message(nested) = &part.body {
         if t.eq_ignore_ascii_case("message") && depth < MAX_DEPTH {
             out.push(b' ');
@@ -418,11 +419,11 @@ fn part_structure(out: &mut Vec<u8>, m: &Message<'_>, idx: usize, extended: bool
             out.push(b' ');
             part_structure(out, nested, 0, extended, depth + 1);
             out.push(b' ');
-            number(out, count_lines(body));
+            push_decimal(out, count_lines(body));
         }
     } else if t.eq_ignore_ascii_case("text") {
         out.push(b' ');
-        number(out, count_lines(body));
+        push_decimal(out, count_lines(body));
     }
     if extended {
         out.extend_from_slice(b" NIL");

@@ -1,6 +1,8 @@
 //! Writing IMAP response syntax: strings (quoted or literal), nstrings,
 //! mailbox names.
 
+use mail_proto::push_decimal;
+
 /// Whether `s` can go out as a quoted string (7-bit TEXT-CHARs only).
 fn quotable(s: &[u8]) -> bool {
     s.len() <= 1024 && s.iter().all(|&b| b != 0 && b != b'\r' && b != b'\n' && b < 0x80)
@@ -25,7 +27,7 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &[u8]) {
 /// A literal `{n}\r\n<octets>`.
 pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'{');
-    number(out, s.len() as u64);
+    push_decimal(out, s.len() as u64);
     out.extend_from_slice(b"}\r\n");
     out.extend_from_slice(s);
 }
@@ -36,22 +38,6 @@ pub(crate) fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
         Some(s) => string(out, s),
         None => out.extend_from_slice(b"NIL"),
     }
-}
-
-/// A decimal number.
-pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// A mailbox name (astring): an atom when it is one, else a string.
@@ -85,7 +71,7 @@ mod tests {
         assert_eq!(s(|o| astring(o, b"INBOX")), "INBOX");
         assert_eq!(s(|o| astring(o, b"My Box")), "\"My Box\"");
         assert_eq!(s(|o| astring(o, b"nil")), "\"nil\"");
-        assert_eq!(s(|o| number(o, 0)), "0");
-        assert_eq!(s(|o| number(o, u64::MAX)), "18446744073709551615");
+        assert_eq!(s(|o| push_decimal(o, 0)), "0");
+        assert_eq!(s(|o| push_decimal(o, u64::MAX)), "18446744073709551615");
     }
 }

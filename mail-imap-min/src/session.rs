@@ -1,5 +1,6 @@
 //! The IMAP server session: a sans-IO state machine.
 
+use mail_proto::push_decimal;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::parse::{
     StatusItem, StoreMode,
 };
 use crate::reader::{CommandReader, Frame, Limits};
-use crate::reply::{astring, literal, number};
+use crate::reply::{astring, literal};
 use crate::store::{format_internal_date, Flags, MailboxView, MessageMeta};
 
 /// Hierarchy delimiter of mailbox names (`Sent/2024`).
@@ -1347,7 +1348,7 @@ impl Core {
                     StatusItem::Unseen => ("UNSEEN ", unseen as u64),
                 };
                 line.extend_from_slice(label.as_bytes());
-                number(&mut line, value);
+                push_decimal(&mut line, value);
             }
             line.extend_from_slice(b")\r\n");
             self.out.extend_from_slice(&line);
@@ -1399,7 +1400,7 @@ impl Core {
                 if let Some(i) = sel.index_of(*uid) {
                     sel.view.messages.remove(i);
                     out.extend_from_slice(b"* ");
-                    number(&mut out, i as u64 + 1);
+                    push_decimal(&mut out, i as u64 + 1);
                     out.extend_from_slice(b" EXPUNGE\r\n");
                 }
             }
@@ -1411,7 +1412,7 @@ impl Core {
             }
             sel.view.messages.append(&mut new);
             out.extend_from_slice(b"* ");
-            number(&mut out, sel.view.messages.len() as u64);
+            push_decimal(&mut out, sel.view.messages.len() as u64);
             out.extend_from_slice(b" EXISTS\r\n");
         }
         for uid in std::mem::take(&mut sel.flag_updates) {
@@ -1447,7 +1448,7 @@ impl Core {
                 sel.view.messages.remove(i);
                 gone.push(m.uid);
                 out.extend_from_slice(b"* ");
-                number(&mut out, i as u64 + 1);
+                push_decimal(&mut out, i as u64 + 1);
                 out.extend_from_slice(b" EXPUNGE\r\n");
             }
         }
@@ -1494,7 +1495,7 @@ impl Core {
             if uids.contains(&sel.view.messages[i].uid) {
                 sel.view.messages.remove(i);
                 out.extend_from_slice(b"* ");
-                number(&mut out, i as u64 + 1);
+                push_decimal(&mut out, i as u64 + 1);
                 out.extend_from_slice(b" EXPUNGE\r\n");
             }
         }
@@ -1548,11 +1549,11 @@ impl Core {
             }
             if !silent {
                 out.extend_from_slice(b"* ");
-                number(&mut out, i as u64 + 1);
+                push_decimal(&mut out, i as u64 + 1);
                 out.extend_from_slice(b" FETCH (");
                 if uid {
                     out.extend_from_slice(b"UID ");
-                    number(&mut out, u64::from(u));
+                    push_decimal(&mut out, u64::from(u));
                     out.push(b' ');
                 }
                 out.extend_from_slice(format!("FLAGS {new})\r\n").as_bytes());
@@ -1621,7 +1622,7 @@ impl Core {
         }
         let out = &mut self.out;
         out.extend_from_slice(b"* ");
-        number(out, i as u64 + 1);
+        push_decimal(out, i as u64 + 1);
         out.extend_from_slice(b" FETCH (");
         let mut first = true;
         let mut sep = |out: &mut Vec<u8>| {
@@ -1633,7 +1634,7 @@ impl Core {
         if job.uid || job.items.contains(&FetchAttr::Uid) {
             sep(out);
             out.extend_from_slice(b"UID ");
-            number(out, u64::from(uid));
+            push_decimal(out, u64::from(uid));
         }
         for item in &job.items {
             match item {
@@ -1650,7 +1651,7 @@ impl Core {
                 FetchAttr::Rfc822Size => {
                     sep(out);
                     out.extend_from_slice(b"RFC822.SIZE ");
-                    number(out, meta.size);
+                    push_decimal(out, meta.size);
                 }
                 FetchAttr::Envelope => {
                     let Some(p) = &parsed else { continue };
@@ -1682,7 +1683,7 @@ impl Core {
                     write_section_name(out, section);
                     if let Some((offset, _)) = partial {
                         out.push(b'<');
-                        number(out, u64::from(*offset));
+                        push_decimal(out, u64::from(*offset));
                         out.push(b'>');
                     }
                     out.push(b' ');
@@ -1728,7 +1729,7 @@ impl Core {
         let mut line = b"* SEARCH".to_vec();
         for n in &job.hits {
             line.push(b' ');
-            number(&mut line, u64::from(*n));
+            push_decimal(&mut line, u64::from(*n));
         }
         line.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&line);
@@ -1759,7 +1760,7 @@ fn write_section_name(out: &mut Vec<u8>, section: &Section<'_>) {
         if i > 0 {
             out.push(b'.');
         }
-        number(out, u64::from(*p));
+        push_decimal(out, u64::from(*p));
     }
     let dot = |out: &mut Vec<u8>| {
         if !section.part.is_empty() {

@@ -1,6 +1,7 @@
 //! The POP3 server session: AUTHORIZATION, TRANSACTION and UPDATE states
 //! as a sans-IO value.
 
+use mail_proto::push_decimal;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -560,7 +561,7 @@ fn start_message(out: &mut Vec<u8>, top: bool, size: u64) {
         out.extend_from_slice(b"+OK\r\n");
     } else {
         out.extend_from_slice(b"+OK ");
-        push_num(out, size);
+        push_decimal(out, size);
         out.extend_from_slice(b" octets\r\n");
     }
 }
@@ -581,21 +582,6 @@ fn check_uids(messages: &[MessageInfo]) -> Result<(), Pop3Error> {
         return Err(Pop3Error::DuplicateUid { uid: w[0].to_owned() });
     }
     Ok(())
-}
-
-/// Append a decimal number without allocating.
-pub(crate) fn push_num(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 impl Inner {
@@ -924,7 +910,7 @@ impl Inner {
             }
             None => {
                 self.out.extend_from_slice(b"-ERR There's no message ");
-                push_num(&mut self.out, u64::from(n));
+                push_decimal(&mut self.out, u64::from(n));
                 self.out.extend_from_slice(b".\r\n");
                 None
             }
@@ -943,23 +929,23 @@ impl Inner {
             Command::Stat => {
                 let (n, size) = self.totals();
                 self.out.extend_from_slice(b"+OK ");
-                push_num(&mut self.out, n);
+                push_decimal(&mut self.out, n);
                 self.out.push(b' ');
-                push_num(&mut self.out, size);
+                push_decimal(&mut self.out, size);
                 self.out.extend_from_slice(b"\r\n");
             }
             Command::List(None) => {
                 let (n, size) = self.totals();
                 self.out.extend_from_slice(b"+OK ");
-                push_num(&mut self.out, n);
+                push_decimal(&mut self.out, n);
                 self.out.extend_from_slice(b" messages (");
-                push_num(&mut self.out, size);
+                push_decimal(&mut self.out, size);
                 self.out.extend_from_slice(b" octets)\r\n");
                 for (i, m) in self.maildrop.iter().enumerate() {
                     if !m.deleted {
-                        push_num(&mut self.out, i as u64 + 1);
+                        push_decimal(&mut self.out, i as u64 + 1);
                         self.out.push(b' ');
-                        push_num(&mut self.out, m.size);
+                        push_decimal(&mut self.out, m.size);
                         self.out.extend_from_slice(b"\r\n");
                     }
                 }
@@ -968,9 +954,9 @@ impl Inner {
             Command::List(Some(n)) => {
                 if let Some(i) = self.message(n) {
                     self.out.extend_from_slice(b"+OK ");
-                    push_num(&mut self.out, u64::from(n));
+                    push_decimal(&mut self.out, u64::from(n));
                     self.out.push(b' ');
-                    push_num(&mut self.out, self.maildrop[i].size);
+                    push_decimal(&mut self.out, self.maildrop[i].size);
                     self.out.extend_from_slice(b"\r\n");
                 }
             }
@@ -978,7 +964,7 @@ impl Inner {
                 self.out.extend_from_slice(b"+OK\r\n");
                 for (i, m) in self.maildrop.iter().enumerate() {
                     if !m.deleted {
-                        push_num(&mut self.out, i as u64 + 1);
+                        push_decimal(&mut self.out, i as u64 + 1);
                         self.out.push(b' ');
                         self.out.extend_from_slice(m.uid.as_bytes());
                         self.out.extend_from_slice(b"\r\n");
@@ -989,7 +975,7 @@ impl Inner {
             Command::Uidl(Some(n)) => {
                 if let Some(i) = self.message(n) {
                     self.out.extend_from_slice(b"+OK ");
-                    push_num(&mut self.out, u64::from(n));
+                    push_decimal(&mut self.out, u64::from(n));
                     self.out.push(b' ');
                     self.out.extend_from_slice(self.maildrop[i].uid.as_bytes());
                     self.out.extend_from_slice(b"\r\n");

@@ -28,12 +28,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod decimal;
 #[allow(unsafe_code)]
 pub mod dot;
 mod line;
 mod session;
 mod tls_info;
 
+pub use decimal::push_decimal;
 pub use line::{Line, LineReader};
 pub use session::{Session, TlsSwitch};
 pub use tls_info::TlsInfo;

@@ -314,6 +314,13 @@ fn eq_mask(w: u64, b: u8) -> u64 {
 /// keywords, parameter names, domains are short).
 #[inline]
 pub(crate) fn eq_fold(a: &[u8], b: &[u8]) -> bool {
+    eq_fold_with(a, b, word)
+}
+
+/// The loop of [`eq_fold`] and [`eq_fold_runtime`]: whole words, then the
+/// remainders read by `tail`.
+#[inline(always)]
+fn eq_fold_with(a: &[u8], b: &[u8], tail: impl Fn(&[u8]) -> u64) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -324,7 +331,7 @@ pub(crate) fn eq_fold(a: &[u8], b: &[u8]) -> bool {
             return false;
         }
     }
-    eq_fold8(word(wa.remainder()), word(wb.remainder()))
+    eq_fold8(tail(wa.remainder()), tail(wb.remainder()))
 }
 
 /// Octets of `a` and `b` equal, or the same letter in either case. Only
@@ -343,17 +350,7 @@ fn eq_fold8(a: u64, b: u64) -> bool {
 /// with overlapping loads rather than octet by octet.
 #[inline]
 pub(crate) fn eq_fold_runtime(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut wa = a.chunks_exact(8);
-    let mut wb = b.chunks_exact(8);
-    for (x, y) in (&mut wa).zip(&mut wb) {
-        if !eq_fold8(word(x), word(y)) {
-            return false;
-        }
-    }
-    eq_fold8(short_word(wa.remainder()), short_word(wb.remainder()))
+    eq_fold_with(a, b, short_word)
 }
 
 /// Up to eight octets as a little-endian word (missing octets are zero),

@@ -1,5 +1,6 @@
 //! SMTP replies: Postfix's texts and enhanced status codes.
 
+use mail_proto::push_decimal;
 use std::fmt;
 
 /// A single-line SMTP reply that a caller hands to the session
@@ -53,7 +54,7 @@ impl Reply {
     }
 
     pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
-        write_u64(out, u64::from(self.code));
+        push_decimal(out, u64::from(self.code));
         out.push(b' ');
         out.extend_from_slice(self.text.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -64,21 +65,6 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.code, self.text)
     }
-}
-
-/// Append `n` in decimal (no formatting machinery on the hot path).
-pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 fn floor_char_boundary(s: &str, max: usize) -> usize {
@@ -148,7 +134,7 @@ mod tests {
     fn decimal_and_reply_lines() {
         for n in [0u64, 7, 10, 250, 10_240_000, u64::MAX] {
             let mut out = Vec::new();
-            write_u64(&mut out, n);
+            push_decimal(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());
         }
         let mut out = Vec::new();

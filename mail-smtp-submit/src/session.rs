@@ -1,5 +1,6 @@
 //! The ESMTP session state machine.
 
+use mail_proto::push_decimal;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
@@ -576,7 +577,7 @@ impl SmtpSession {
                     core.finish_message(core.lf.saw_bare_lf());
                 } else {
                     core.out.extend_from_slice(b"250 2.0.0 Ok: ");
-                    reply::write_u64(&mut core.out, size);
+                    push_decimal(&mut core.out, size);
                     core.out.extend_from_slice(b" bytes\r\n");
                 }
                 true
@@ -921,7 +922,7 @@ impl Core {
         out.extend_from_slice(b"250-");
         out.extend_from_slice(host);
         out.extend_from_slice(b"\r\n250-PIPELINING\r\n250-SIZE ");
-        reply::write_u64(out, self.config.max_message_size);
+        push_decimal(out, self.config.max_message_size);
         out.extend_from_slice(b"\r\n");
         if self.config.vrfy_enabled {
             out.extend_from_slice(b"250-VRFY\r\n");
