@@ -18,13 +18,15 @@ fuzz_target!(|line: &[u8]| {
     if let Command::Mail { path, params: p } | Command::Rcpt { path, params: p } = cmd {
         assert!(within(path) && within(p));
         for (k, v) in params(p) {
-            assert!(!k.contains(&b' ') && v.map_or(true, |v| !v.contains(&b' ')));
+            assert!(!k.contains(&b' ') && v.is_none_or(|v| !v.contains(&b' ')));
         }
         if let Ok(path) = std::str::from_utf8(path) {
             if let Ok(m) = parse_mailbox(path) {
-                let mut relay = RelayPolicy::default();
-                relay.mydestination = vec!["example.org".into()];
-                relay.relay_domains = vec!["relay.test".into()];
+                let relay = RelayPolicy {
+                    mydestination: vec!["example.org".into()],
+                    relay_domains: vec!["relay.test".into()],
+                    ..RelayPolicy::default()
+                };
                 if m.routed {
                     assert_eq!(policy::destination(&relay, &m), Destination::Remote);
                 }

@@ -606,6 +606,12 @@ impl<'a> Cursor<'a> {
             return Err("Truncated literal");
         }
         let data = &self.buf[self.pos..end];
+        // literal = "{" number "}" CRLF *CHAR8, and CHAR8 excludes NUL
+        // (RFC 3501): a NUL never reaches a user name, password, mailbox
+        // name or stored message.
+        if memchr::memchr(0, data).is_some() {
+            return Err("NUL octet in a literal");
+        }
         self.pos = end;
         Ok(data)
     }
@@ -740,11 +746,20 @@ const MONTHS: [&[u8; 3]; 12] = [
 
 /// Parse `d-Mon-yyyy` into days since the epoch.
 pub fn parse_search_date(text: &[u8]) -> Option<Day> {
+    // date-day = 1*2DIGIT, date-year = 4DIGIT (RFC 3501).
     let mut it = text.split(|&b| b == b'-');
-    let day = parse_u32(it.next()?)?;
+    let day_digits = it.next()?;
+    let day = parse_u32(day_digits)?;
     let mon = it.next()?;
-    let year = parse_u32(it.next()?)?;
-    if it.next().is_some() || mon.len() != 3 || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
+    let year_digits = it.next()?;
+    let year = parse_u32(year_digits)?;
+    if it.next().is_some()
+        || !(1..=2).contains(&day_digits.len())
+        || year_digits.len() != 4
+        || mon.len() != 3
+        || !(1..=31).contains(&day)
+        || !(1..=9999).contains(&year)
+    {
         return None;
     }
     let lower = [
@@ -1371,6 +1386,35 @@ mod tests {
 
     fn ok(input: &[u8]) -> Command<'_> {
         parse_command(input).unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(input)))
+    }
+
+    #[test]
+    fn nul_in_a_literal_is_refused() {
+        // Found by the imap_differential fuzz target (CHAR8 excludes NUL).
+        let e = parse_command(b"a LOGIN {5}\r\nal\0ce secret").unwrap_err();
+        assert_eq!(e.reason, "NUL octet in a literal");
+        assert!(parse_command(b"a CREATE {3}\r\na\0b").is_err());
+        assert!(parse_command(b"a APPEND INBOX {3}\r\nx\0y").is_err());
+        assert!(parse_command(b"a LOGIN {5}\r\nalice secret").is_ok());
+    }
+
+    #[test]
+    fn dates_are_strict() {
+        // Found by the imap_differential fuzz target: date-day = 1*2DIGIT,
+        // date-year = 4DIGIT.
+        for d in [
+            &b"1-Jan-2"[..],
+            b"1-Jan-024",
+            b"2-Jan-02024",
+            b"001-Jan-2024",
+            b"-Jan-2024",
+        ] {
+            assert!(parse_search_date(d).is_none(), "{}", String::from_utf8_lossy(d));
+        }
+        assert!(parse_search_date(b"1-Jan-2024").is_some());
+        assert!(parse_search_date(b"01-jan-2024").is_some());
+        assert!(parse_command(b"a APPEND INBOX \"1-Jan-24 10:00:00 +0000\" {1}\r\nx").is_err());
+        assert!(parse_command(b"a APPEND INBOX \" 1-Jan-2024 10:00:00 +0000\" {1}\r\nx").is_ok());
     }
 
     #[test]

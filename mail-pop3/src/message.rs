@@ -6,7 +6,8 @@
 //!
 //! * every line ending (`\n` or `\r\n`) becomes `\r\n` (Maildir files usually
 //!   hold bare `\n`);
-//! * a last line without a line ending gets `\r\n`;
+//! * a last line without a line ending gets `\r\n`; when it ends with a
+//!   lone `\r` (a line ending cut in half), only the missing `\n` is added;
 //! * a line starting with `.` gets one more `.` (dot-stuffing; not counted in
 //!   the size, RFC 1939 §11);
 //! * `TOP msg n` stops after the headers, the blank line and `n` body lines.
@@ -368,6 +369,13 @@ mod tests {
             stuff_message(b"H: v\r\n\r\nx\r\ny\r\n", Some(1)),
             b"H: v\r\n\r\nx\r\n"
         );
+    }
+
+    #[test]
+    fn a_trailing_lone_cr_is_completed_not_doubled() {
+        assert_eq!(stuff_message(b"a\r\n\r", None), b"a\r\n\r\n");
+        assert_eq!(wire_size(b"\r\n\r\n\r"), 6);
+        assert_eq!(stuff_message(b"tail", None), b"tail\r\n");
     }
 
     #[test]

@@ -972,12 +972,12 @@ impl Core {
         for (key, value) in params(params_text) {
             let eq = |k: &[u8]| eq_fold(key, k);
             match value {
-                Some(v) if eq(b"SIZE") => match parse_u64(v) {
+                Some(v) if eq(b"SIZE") && size.is_none() => match parse_u64(v) {
                     Some(n) if n > self.config.max_message_size => return self.reply(reply::SIZE_EXCEEDS),
                     Some(n) => size = Some(n),
                     None => return self.reply(reply::BAD_SIZE),
                 },
-                Some(v) if eq(b"BODY") => {
+                Some(v) if eq(b"BODY") && body.is_none() => {
                     if eq_fold(v, b"7BIT") {
                         body = Some(Body::SevenBit);
                     } else if eq_fold(v, b"8BITMIME") {
@@ -986,10 +986,14 @@ impl Core {
                         return self.reply(reply::BAD_BODY);
                     }
                 }
-                None if eq(b"SMTPUTF8") => smtputf8 = true,
-                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"FULL") => ret = Some(Ret::Full),
-                Some(v) if eq(b"RET") && v.eq_ignore_ascii_case(b"HDRS") => ret = Some(Ret::Hdrs),
-                // A repeated ENVID / AUTH is refused like a bad one.
+                None if eq(b"SMTPUTF8") && !smtputf8 => smtputf8 = true,
+                Some(v) if eq(b"RET") && ret.is_none() && v.eq_ignore_ascii_case(b"FULL") => {
+                    ret = Some(Ret::Full)
+                }
+                Some(v) if eq(b"RET") && ret.is_none() && v.eq_ignore_ascii_case(b"HDRS") => {
+                    ret = Some(Ret::Hdrs)
+                }
+                // Any repeated parameter is refused like a bad one.
                 Some(v) if eq(b"ENVID") && envid.is_empty() && is_xtext(v) => envid = v,
                 Some(v) if eq(b"AUTH") && auth.is_empty() && (v == b"<>" || is_xtext(v)) => auth = v,
                 _ => return self.unsupported_option(key, value),

@@ -61,6 +61,30 @@ fn repeated_dsn_parameters_are_refused() {
 }
 
 #[test]
+fn every_repeated_mail_parameter_is_refused() {
+    // The smtp_differential fuzz target saw `BODY=8BITMIME BODY=7BIT`
+    // accepted with the last value winning: now refused like ENVID.
+    let mut s = session(config(Profile::Mta), "127.0.0.1");
+    let t = talk(
+        &mut s,
+        "EHLO c\r\nMAIL FROM:<a@b.example> BODY=8BITMIME BODY=7BIT\r\n\
+         MAIL FROM:<a@b.example> SIZE=10 SIZE=20\r\nMAIL FROM:<a@b.example> SMTPUTF8 SMTPUTF8\r\n\
+         MAIL FROM:<a@b.example> RET=FULL RET=HDRS\r\nMAIL FROM:<a@b.example> BODY=8BITMIME SIZE=10\r\n",
+    );
+    assert_eq!(
+        &lines(&t.out)[9..],
+        [
+            "555 5.5.4 Unsupported option: BODY=7BIT",
+            "555 5.5.4 Unsupported option: SIZE=20",
+            "555 5.5.4 Unsupported option: SMTPUTF8",
+            "555 5.5.4 Unsupported option: RET=HDRS",
+            "250 2.1.0 Ok",
+        ]
+    );
+    assert_eq!(s.mail_params().size, Some(10));
+}
+
+#[test]
 fn addresses_outside_the_common_shape_keep_their_verdicts() {
     let mut s = session(config(Profile::Mta), "192.0.2.9");
     let long_label = "x".repeat(64);
