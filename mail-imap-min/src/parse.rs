@@ -730,7 +730,7 @@ impl<'a> Cursor<'a> {
 }
 
 fn parse_u32(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || digits.len() > 10 {
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let mut n: u64 = 0;
@@ -1408,6 +1408,8 @@ mod tests {
             b"2-Jan-02024",
             b"001-Jan-2024",
             b"-Jan-2024",
+            b"1-Jan-2ECO",
+            b"1E-Jan-2024",
         ] {
             assert!(parse_search_date(d).is_none(), "{}", String::from_utf8_lossy(d));
         }
