@@ -33,7 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
@@ -581,12 +581,14 @@ impl CredentialBackend for PasswdFile {
 }
 
 /// A passwd-file that is re-read when its modification time or size
-/// changes (checked with one `stat` per use). A file that fails to parse
-/// keeps the previous contents in service; [`Self::last_error`] says why.
+/// changes: checked with one `stat` per use, or at most once per
+/// [`Self::with_check_interval`]. A file that fails to parse keeps the
+/// previous contents in service; [`Self::last_error`] says why.
 #[derive(Debug)]
 pub struct ReloadingPasswdFile {
     path: PathBuf,
     realm: Option<String>,
+    check_interval: Duration,
     state: Mutex<Loaded>,
 }
 
@@ -594,6 +596,7 @@ pub struct ReloadingPasswdFile {
 struct Loaded {
     file: Arc<PasswdFile>,
     stamp: Option<(SystemTime, u64)>,
+    checked: Instant,
     last_error: Option<String>,
 }
 
@@ -611,12 +614,22 @@ impl ReloadingPasswdFile {
         Ok(Self {
             path,
             realm: None,
+            check_interval: Duration::ZERO,
             state: Mutex::new(Loaded {
                 file: Arc::new(file),
                 stamp,
+                checked: Instant::now(),
                 last_error: None,
             }),
         })
+    }
+
+    /// Look at the file at most once per `interval` (default zero: at
+    /// every use). A server answering thousands of lookups per second saves
+    /// a `stat` per lookup; an edit is then seen within `interval`.
+    pub fn with_check_interval(mut self, interval: Duration) -> Self {
+        self.check_interval = interval;
+        self
     }
 
     /// See [`PasswdFile::with_realm`]; applies to every (re)load.
@@ -636,6 +649,13 @@ impl ReloadingPasswdFile {
     /// The current contents, re-reading the file if it changed.
     pub fn current(&self) -> Arc<PasswdFile> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !self.check_interval.is_zero() {
+            let now = Instant::now();
+            if now.duration_since(state.checked) < self.check_interval {
+                return Arc::clone(&state.file);
+            }
+            state.checked = now;
+        }
         let now = stamp(&self.path);
         if now != state.stamp {
             match PasswdFile::load(&self.path) {

@@ -461,6 +461,27 @@ fn reloading_file_picks_up_changes_and_keeps_last_good() {
 }
 
 #[test]
+fn a_check_interval_defers_the_reload() {
+    let dir = std::env::temp_dir().join(format!("mail-sasl-interval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("passwd");
+    std::fs::write(&path, "ned:{PLAIN}one\n").unwrap();
+    let backend = ReloadingPasswdFile::open(&path)
+        .unwrap()
+        .with_check_interval(std::time::Duration::from_secs(3600));
+    std::fs::write(&path, "ned:{PLAIN}second\n").unwrap();
+    // Within the interval the file is not looked at: the old contents serve.
+    assert!(success(&authenticate(&backend, Mechanism::Plain, "ned", "one")));
+    assert!(!success(&authenticate(
+        &backend,
+        Mechanism::Plain,
+        "ned",
+        "second"
+    )));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn mechanism_policy_from_passwd_file() {
     let file = PasswdFile::parse(&format!(
         "a:{}\n",

@@ -105,7 +105,9 @@ impl Shared {
                     .expect("validated: passwd_file set");
                 let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
                     .map_err(|e| ConfigError(format!("auth.passwd_file: {e}")))?
-                    .with_realm(realm);
+                    .with_realm(realm)
+                    // One `stat` per second, not one per RCPT/AUTH lookup.
+                    .with_check_interval(Duration::from_secs(1));
                 let file = Arc::new(file);
                 (file.clone(), Some(file))
             }
