@@ -16,6 +16,8 @@ use imap_codec::imap_types::command::CommandBody as TheirBody;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet as TheirSet};
 use imap_codec::CommandCodec;
+#[path = "shared/differential.rs"]
+mod differential;
 use libfuzzer_sys::fuzz_target;
 use mail_imap_min::parse::{parse_command, CommandBody, SequenceSet, STAR};
 
@@ -277,26 +279,12 @@ fn extension_flag(upper: &[u8]) -> bool {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let (o, t) = (ours(input), theirs(input));
-    if std::env::var_os("DIFF_SHOW").is_some() {
-        eprintln!(
-            "ours {o:?}\ntheirs {t:?}\nclass {:?}",
-            deliberate_difference(input)
-        );
-    }
-    if o == t {
-        return;
-    }
-    if deliberate_difference(input).is_some() {
-        return;
-    }
-    let msg = format!(
-        "unclassified disagreement on {:?}\n  ours:       {o:?}\n  imap-codec: {t:?}",
-        String::from_utf8_lossy(input)
+    differential::judge(
+        input,
+        ours(input),
+        theirs(input),
+        "imap-codec",
+        "IMAP_DIFF_LOG",
+        deliberate_difference,
     );
-    if std::env::var_os("IMAP_DIFF_LOG").is_some() {
-        eprintln!("{msg}");
-        return;
-    }
-    panic!("{msg}");
 });

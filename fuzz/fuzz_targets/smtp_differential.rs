@@ -16,6 +16,8 @@
 
 use std::borrow::Cow;
 
+#[path = "shared/differential.rs"]
+mod differential;
 use libfuzzer_sys::fuzz_target;
 use mail_smtp_submit::address::parse_mailbox;
 use mail_smtp_submit::parse::{params, parse_command, Command};
@@ -426,26 +428,12 @@ fn path_difference(verb: &[u8], path: &[u8]) -> Option<&'static str> {
 }
 
 fuzz_target!(|line: &[u8]| {
-    let (o, t) = (ours(line), theirs(line));
-    if std::env::var_os("DIFF_SHOW").is_some() {
-        eprintln!(
-            "ours {o:?}\ntheirs {t:?}\nclass {:?}",
-            deliberate_difference(line)
-        );
-    }
-    if o == t {
-        return;
-    }
-    if deliberate_difference(line).is_some() {
-        return;
-    }
-    let msg = format!(
-        "unclassified disagreement on {:?}\n  ours:       {o:?}\n  smtp-proto: {t:?}",
-        String::from_utf8_lossy(line)
+    differential::judge(
+        line,
+        ours(line),
+        theirs(line),
+        "smtp-proto",
+        "SMTP_DIFF_LOG",
+        deliberate_difference,
     );
-    if std::env::var_os("SMTP_DIFF_LOG").is_some() {
-        eprintln!("{msg}");
-        return;
-    }
-    panic!("{msg}");
 });

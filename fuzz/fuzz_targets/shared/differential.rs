@@ -1,0 +1,32 @@
+//! The verdict of a differential target, shared by `smtp_differential` and
+//! `imap_differential`: agreement passes, a classified (deliberate)
+//! difference passes, anything else fails the run — or is only printed when
+//! the survey variable (`SMTP_DIFF_LOG` / `IMAP_DIFF_LOG`) is set.
+//! `DIFF_SHOW=1` prints both outcomes and the class of every input.
+
+use std::fmt::Debug;
+
+pub fn judge<O: Debug + PartialEq>(
+    input: &[u8],
+    ours: O,
+    theirs: O,
+    peer: &str,
+    survey_var: &str,
+    classify: impl Fn(&[u8]) -> Option<&'static str>,
+) {
+    if std::env::var_os("DIFF_SHOW").is_some() {
+        eprintln!("ours {ours:?}\ntheirs {theirs:?}\nclass {:?}", classify(input));
+    }
+    if ours == theirs || classify(input).is_some() {
+        return;
+    }
+    let msg = format!(
+        "unclassified disagreement on {:?}\n  ours:       {ours:?}\n  {peer}: {theirs:?}",
+        String::from_utf8_lossy(input)
+    );
+    if std::env::var_os(survey_var).is_some() {
+        eprintln!("{msg}");
+        return;
+    }
+    panic!("{msg}");
+}
