@@ -63,16 +63,18 @@ fn their_set(s: &TheirSet) -> String {
         .join(",")
 }
 
+/// A command kind as both sides report it: `UID FETCH` or `FETCH`.
+fn uid_prefix(uid: bool, name: &str) -> String {
+    if uid {
+        format!("UID {name}")
+    } else {
+        name.to_string()
+    }
+}
+
 fn ours(input: &[u8]) -> Outcome {
     let Ok(cmd) = parse_command(input) else {
         return Outcome::Refused;
-    };
-    let uid_prefix = |uid: bool, name: &str| {
-        if uid {
-            format!("UID {name}")
-        } else {
-            name.to_string()
-        }
     };
     let (kind, detail) = match &cmd.body {
         CommandBody::Login { username, password } => (
@@ -104,13 +106,6 @@ fn theirs(input: &[u8]) -> Outcome {
     if !rest.is_empty() {
         return Outcome::Refused;
     }
-    let uid_prefix = |uid: bool, name: &str| {
-        if uid {
-            format!("UID {name}")
-        } else {
-            name.to_string()
-        }
-    };
     let (kind, detail): (String, Option<String>) = match &cmd.body {
         TheirBody::Capability => ("CAPABILITY".into(), None),
         TheirBody::Noop => ("NOOP".into(), None),
