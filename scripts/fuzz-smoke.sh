@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every cargo-fuzz target for a short time and fail on any crash.
 # FUZZ_SECONDS (default 15) per target; FUZZ_TARGETS="a b" to run only some
-# (default: every target of `cargo fuzz list`, 14 targets: about 4 minutes
+# (default: every target of `cargo fuzz list`, 15 targets: about 4 minutes
 # of fuzzing plus the build). Long campaigns: scripts/fuzz-campaign.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

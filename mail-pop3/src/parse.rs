@@ -106,6 +106,11 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseError> {
     }
     let mut k = 0u32;
     for &b in kw {
+        // Letters only: a NUL (or any other octet) must not fold into a
+        // shorter keyword ("\0TOP" is not TOP).
+        if !b.is_ascii_alphabetic() {
+            return Err(ParseError::Unknown);
+        }
         k = (k << 8) | b.to_ascii_uppercase() as u32;
     }
     match k {
@@ -227,6 +232,16 @@ fn number(arg: &[u8]) -> Result<u32, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_are_letters_only() {
+        // Found by the pop3_differential fuzz target: a leading NUL added
+        // nothing to the folded keyword, so "\0TOP" parsed as TOP.
+        assert_eq!(parse_command(b"\0TOP 1 2"), Err(ParseError::Unknown));
+        assert_eq!(parse_command(b"\0\0\0\0"), Err(ParseError::Unknown));
+        assert_eq!(parse_command(b"ST4T"), Err(ParseError::Unknown));
+        assert_eq!(parse_command(b"tOp 1 2"), Ok(Command::Top { msg: 1, lines: 2 }));
+    }
 
     #[test]
     fn commands_and_arguments() {
