@@ -237,6 +237,21 @@ fn bench_data(c: &mut Criterion) {
     // The shared scan kernel alone (`mail_proto::dot`), SIMD vs the
     // portable fallback: the measured gain that justifies its `unsafe`.
     use mail_proto::dot::{Kernel, ScanFor};
+    // The floor: finding every hazard without writing a byte (what a
+    // zero-copy decoder would cost at best), against the memcpy above.
+    g.bench_function("data/scan-only-avx2", |b| {
+        b.iter(|| {
+            let mut hazards = 0;
+            for piece in black_box(&msg).chunks(16 * 1024) {
+                let mut rest = piece;
+                while let Some(k) = Kernel::best().find_hazard(rest, false, ScanFor::BareLfOrDotLine) {
+                    hazards += 1;
+                    rest = &rest[k + 1..];
+                }
+            }
+            hazards
+        })
+    });
     for kernel in [Kernel::Avx2, Kernel::Portable] {
         if !kernel.is_available() {
             continue;

@@ -20,8 +20,12 @@ use std::borrow::Cow;
 mod differential;
 use libfuzzer_sys::fuzz_target;
 use mail_smtp_submit::address::parse_mailbox;
-use mail_smtp_submit::parse::{params, parse_command, Command};
-use smtp_proto::{Request, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8};
+use mail_smtp_submit::parse::{mail_parameters, params, parse_command, rcpt_parameters, Command};
+use mail_smtp_submit::{Body, Ret};
+use smtp_proto::{
+    Request, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_RET_FULL, MAIL_RET_HDRS,
+    MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
+};
 
 /// What a parser made of one line, in terms both parsers can express.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,9 @@ enum Outcome {
         size: u64,
         body: Option<&'static str>,
         smtputf8: bool,
+        /// MAIL: RET, ENVID and AUTH (xtext decoded); RCPT: NOTIFY (as a
+        /// sorted set) and ORCPT (rfc822 address decoded).
+        dsn: String,
     },
 }
 
@@ -44,6 +51,7 @@ fn accepted(verb: &'static str, arg: Option<String>) -> Outcome {
         size: 0,
         body: None,
         smtputf8: false,
+        dsn: String::new(),
     }
 }
 
@@ -70,7 +78,7 @@ fn unquote(s: &str) -> String {
 /// Our verdict on a MAIL/RCPT path and its parameters, as the session
 /// decides it (parameter values other than SIZE/BODY/SMTPUTF8 are not
 /// compared: such lines are classified before comparison).
-fn ours_path(verb: &'static str, path: &[u8], p: &[u8]) -> Outcome {
+fn ours_path(verb: &'static str, path: &[u8], param_text: &[u8]) -> Outcome {
     let Ok(path) = std::str::from_utf8(path) else {
         return Outcome::Refused;
     };
@@ -85,41 +93,82 @@ fn ours_path(verb: &'static str, path: &[u8], p: &[u8]) -> Outcome {
             Err(_) => return Outcome::Refused,
         }
     };
-    let (mut size, mut body, mut smtputf8) = (0, None, false);
-    for (key, value) in params(p) {
-        let is = |k: &[u8]| key.eq_ignore_ascii_case(k);
-        match value {
-            Some(v) if verb == "MAIL" && is(b"SIZE") => match parse_u64(v) {
-                Some(n) => size = n,
-                None => return Outcome::Refused,
-            },
-            Some(v) if verb == "MAIL" && is(b"BODY") => {
-                body = Some(if v.eq_ignore_ascii_case(b"7BIT") {
-                    "7BIT"
-                } else if v.eq_ignore_ascii_case(b"8BITMIME") {
-                    "8BITMIME"
-                } else {
-                    return Outcome::Refused;
+    if verb == "RCPT" {
+        let Ok(p) = rcpt_parameters(param_text) else {
+            return Outcome::Refused;
+        };
+        let notify: Vec<&str> = if p.notify.is_empty() {
+            vec![]
+        } else {
+            let mut words: Vec<&str> = ["SUCCESS", "FAILURE", "DELAY", "NEVER"]
+                .into_iter()
+                .filter(|w| {
+                    p.notify
+                        .split(|&b| b == b',')
+                        .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
                 })
-            }
-            None if verb == "MAIL" && is(b"SMTPUTF8") => smtputf8 = true,
-            _ => return Outcome::Refused,
-        }
+                .collect();
+            words.sort_unstable();
+            words
+        };
+        let orcpt = match p.orcpt.iter().position(|&b| b == b';') {
+            Some(semi) => xtext_decode(&p.orcpt[semi + 1..]),
+            None => String::new(),
+        };
+        return Outcome::Accepted {
+            verb,
+            arg: Some(address),
+            size: 0,
+            body: None,
+            smtputf8: false,
+            dsn: format!("NOTIFY={} ORCPT={orcpt}", notify.join(",")),
+        };
     }
+    let Ok(p) = mail_parameters(param_text) else {
+        return Outcome::Refused;
+    };
+    let ret = match p.ret {
+        Some(Ret::Full) => "FULL",
+        Some(Ret::Hdrs) => "HDRS",
+        None => "",
+    };
     Outcome::Accepted {
         verb,
         arg: Some(address),
-        size,
-        body,
-        smtputf8,
+        size: p.size.unwrap_or(0),
+        body: p.body.map(|b| match b {
+            Body::SevenBit => "7BIT",
+            Body::EightBitMime => "8BITMIME",
+        }),
+        smtputf8: p.smtputf8,
+        dsn: format!(
+            "RET={ret} ENVID={} AUTH={}",
+            xtext_decode(p.envid),
+            xtext_decode(p.auth)
+        ),
     }
 }
 
-fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
+/// RFC 3461 xtext decoding (`+2B` → `+`); input already validated.
+fn xtext_decode(v: &[u8]) -> String {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'+' && i + 2 < v.len() {
+            let hex = std::str::from_utf8(&v[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(b) = hex {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
     }
-    Some(s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    // Escaped 8-bit octets as Latin-1 characters, as smtp-proto reads them.
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 fn ours(line: &[u8]) -> Outcome {
@@ -166,14 +215,44 @@ fn theirs(line: &[u8]) -> Outcome {
                     None
                 },
                 smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
+                dsn: format!(
+                    "RET={} ENVID={} AUTH={}",
+                    if from.flags & MAIL_RET_FULL != 0 {
+                        "FULL"
+                    } else if from.flags & MAIL_RET_HDRS != 0 {
+                        "HDRS"
+                    } else {
+                        ""
+                    },
+                    from.env_id.unwrap_or_default(),
+                    from.auth.unwrap_or_default(),
+                ),
             },
-            Request::Rcpt { to } => Outcome::Accepted {
-                verb: "RCPT",
-                arg: text(to.address),
-                size: 0,
-                body: None,
-                smtputf8: false,
-            },
+            Request::Rcpt { to } => {
+                let mut notify: Vec<&str> = [
+                    (RCPT_NOTIFY_SUCCESS, "SUCCESS"),
+                    (RCPT_NOTIFY_FAILURE, "FAILURE"),
+                    (RCPT_NOTIFY_DELAY, "DELAY"),
+                    (RCPT_NOTIFY_NEVER, "NEVER"),
+                ]
+                .into_iter()
+                .filter(|(flag, _)| to.flags & flag != 0)
+                .map(|(_, word)| word)
+                .collect();
+                notify.sort_unstable();
+                Outcome::Accepted {
+                    verb: "RCPT",
+                    arg: text(to.address),
+                    size: 0,
+                    body: None,
+                    smtputf8: false,
+                    dsn: format!(
+                        "NOTIFY={} ORCPT={}",
+                        notify.join(","),
+                        to.orcpt.unwrap_or_default()
+                    ),
+                }
+            }
             Request::Bdat { chunk_size, is_last } => {
                 accepted("BDAT", Some(format!("{chunk_size} {is_last}")))
             }
@@ -297,29 +376,78 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
                 return Some("stricter: a repeated ESMTP parameter is refused by the session (555 5.5.4); smtp-proto ORs BODY flags");
             }
             for (key, value) in params(p) {
-                let known = key.eq_ignore_ascii_case(b"SIZE")
-                    || key.eq_ignore_ascii_case(b"BODY")
-                    || (key.eq_ignore_ascii_case(b"SMTPUTF8") && value.is_none());
-                if !known || &verb[..] == b"RCPT" {
-                    return Some("parameter not compared: only SIZE, BODY and SMTPUTF8 of MAIL are");
+                let key = key.to_ascii_uppercase();
+                let ours_knows = if &verb[..] == b"MAIL" {
+                    matches!(
+                        &key[..],
+                        b"SIZE" | b"BODY" | b"SMTPUTF8" | b"RET" | b"ENVID" | b"AUTH"
+                    )
+                } else {
+                    matches!(&key[..], b"NOTIFY" | b"ORCPT")
+                };
+                if !ours_knows {
+                    return Some("not implemented: ESMTP parameters other than SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH (MAIL) and NOTIFY, ORCPT (RCPT); smtp-proto parses HOLDFOR, MT-PRIORITY, REQUIRETLS, RRVS, BY …");
                 }
-                if key.eq_ignore_ascii_case(b"SIZE")
+                if &key[..] == b"SIZE"
                     && value.is_some_and(|v| v.len() > 19 && v.iter().all(u8::is_ascii_digit))
                 {
                     return Some(
                         "stricter: SIZE of at most 19 digits, leading zeros included (smtp-proto saturates)",
                     );
                 }
-                if key.eq_ignore_ascii_case(b"BODY")
-                    && value.is_some_and(|v| v.eq_ignore_ascii_case(b"BINARYMIME"))
-                {
+                if &key[..] == b"BODY" && value.is_some_and(|v| v.eq_ignore_ascii_case(b"BINARYMIME")) {
                     return Some("not implemented: BODY=BINARYMIME");
+                }
+                let Some(value) = value else { continue };
+                if &key[..] == b"NOTIFY"
+                    && value.contains(&b',')
+                    && value
+                        .split(|&b| b == b',')
+                        .any(|w| w.eq_ignore_ascii_case(b"NEVER"))
+                {
+                    return Some("stricter: NOTIFY=NEVER stands alone (RFC 3461 §4.1); smtp-proto accepts `NEVER,SUCCESS`");
+                }
+                let xtext = match &key[..] {
+                    b"ENVID" | b"AUTH" => value,
+                    b"ORCPT" => match value.iter().position(|&b| b == b';') {
+                        Some(semi) => {
+                            if !value[..semi].eq_ignore_ascii_case(b"rfc822") && mail_ok(&verb, line) {
+                                return Some("lenient: ORCPT address types other than rfc822 (`utf-8;…`, RFC 6533) are kept; smtp-proto only reads rfc822");
+                            }
+                            &value[semi + 1..]
+                        }
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                let bad_escape = xtext.iter().enumerate().any(|(i, &b)| {
+                    b == b'+'
+                        && !(xtext.len() > i + 2
+                            && xtext[i + 1].is_ascii_hexdigit()
+                            && xtext[i + 2].is_ascii_hexdigit())
+                });
+                if bad_escape || xtext.iter().any(|&b| !(0x21..0x7f).contains(&b) || b == b'=') {
+                    return Some("stricter: xtext (ENVID, AUTH, ORCPT) is printable ASCII without `=`, `+` only before two hex digits (RFC 3461 §4); smtp-proto takes other octets and skips bad escapes");
+                }
+                // smtp-proto measures the decoded text in UTF-8 (an escaped
+                // 8-bit octet counts 2).
+                if matches!(&key[..], b"AUTH" | b"ORCPT")
+                    && xtext_decode(xtext).len() > 256
+                    && mail_ok(&verb, line)
+                {
+                    return Some("length: AUTH= and ORCPT= up to 500 octets as sent (RFC 3461 §4.2); smtp-proto 256 decoded (UTF-8)");
                 }
             }
         }
     }
     let _ = (o, t);
     None
+}
+
+/// Whether our side accepts the MAIL/RCPT line (a class that only explains
+/// our acceptance must not hide a refusal).
+fn mail_ok(verb: &[u8], line: &[u8]) -> bool {
+    !verb.is_empty() && ours(line) != Outcome::Refused
 }
 
 /// Collapse runs of SP into one and trim: the line as smtp-proto expects it.

@@ -425,6 +425,181 @@ fn closing_bracket_quoted(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// How the message body is declared (`BODY=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// `BODY=7BIT`.
+    SevenBit,
+    /// `BODY=8BITMIME`.
+    EightBitMime,
+}
+
+/// DSN `RET=` (RFC 3461).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// `RET=FULL`.
+    Full,
+    /// `RET=HDRS`.
+    Hdrs,
+}
+
+/// `MAIL FROM` parameters as the session accepts them: RFC 1870 `SIZE`,
+/// RFC 6152 `BODY` (7BIT, 8BITMIME), RFC 6531 `SMTPUTF8`, RFC 3461 `RET`
+/// and `ENVID`, RFC 4954 `AUTH`. Values borrow from the line; xtext is kept
+/// as sent. The size limit is the session's business (`552`), not this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailParameters<'a> {
+    /// `SIZE=`.
+    pub size: Option<u64>,
+    /// `BODY=`.
+    pub body: Option<Body>,
+    /// `SMTPUTF8`.
+    pub smtputf8: bool,
+    /// `RET=`.
+    pub ret: Option<Ret>,
+    /// `ENVID=` (xtext as sent; empty if absent).
+    pub envid: &'a [u8],
+    /// `AUTH=` (xtext or `<>` as sent; empty if absent).
+    pub auth: &'a [u8],
+}
+
+/// `RCPT TO` parameters as the session accepts them: RFC 3461 `NOTIFY` and
+/// `ORCPT`, as sent (empty if absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RcptParameters<'a> {
+    /// `NOTIFY=`: `NEVER` or a comma-separated list of SUCCESS, FAILURE, DELAY.
+    pub notify: &'a [u8],
+    /// `ORCPT=` (`addr-type;xtext`, as sent).
+    pub orcpt: &'a [u8],
+}
+
+/// A parameter that is unknown, repeated, or has a malformed value
+/// (answered `555 5.5.4 Unsupported option`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedParam<'a> {
+    /// The key as sent.
+    pub key: &'a [u8],
+    /// The value as sent, if any.
+    pub value: Option<&'a [u8]>,
+}
+
+/// Why [`mail_parameters`] refused the parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamError<'a> {
+    /// `SIZE=` is not 1–19 decimal digits (`501 5.5.4`).
+    BadSize,
+    /// `BODY=` is neither 7BIT nor 8BITMIME (`501 5.5.4`).
+    BadBody,
+    /// Unknown, repeated or malformed (`555 5.5.4`).
+    Unsupported(UnsupportedParam<'a>),
+}
+
+/// Check `MAIL FROM` parameters (the text after the path). Any repeated
+/// parameter is refused like a bad one.
+pub fn mail_parameters(s: &[u8]) -> Result<MailParameters<'_>, ParamError<'_>> {
+    let mut p = MailParameters::default();
+    for (key, value) in params(s) {
+        let is = |k: &[u8]| eq_fold(key, k);
+        match value {
+            Some(v) if is(b"SIZE") && p.size.is_none() => {
+                p.size = Some(parse_u64(v).ok_or(ParamError::BadSize)?)
+            }
+            Some(v) if is(b"BODY") && p.body.is_none() => {
+                p.body = Some(if eq_fold(v, b"7BIT") {
+                    Body::SevenBit
+                } else if eq_fold(v, b"8BITMIME") {
+                    Body::EightBitMime
+                } else {
+                    return Err(ParamError::BadBody);
+                })
+            }
+            None if is(b"SMTPUTF8") && !p.smtputf8 => p.smtputf8 = true,
+            Some(v) if is(b"RET") && p.ret.is_none() && eq_fold(v, b"FULL") => p.ret = Some(Ret::Full),
+            Some(v) if is(b"RET") && p.ret.is_none() && eq_fold(v, b"HDRS") => p.ret = Some(Ret::Hdrs),
+            // RFC 3461 §4.4: at most 100 characters (decoded, as Postfix counts).
+            Some(v) if is(b"ENVID") && p.envid.is_empty() && is_xtext(v) && xtext_decoded_len(v) <= 100 => {
+                p.envid = v
+            }
+            Some(v) if is(b"AUTH") && p.auth.is_empty() && (v == b"<>" || is_xtext(v)) => p.auth = v,
+            _ => return Err(ParamError::Unsupported(UnsupportedParam { key, value })),
+        }
+    }
+    Ok(p)
+}
+
+/// Check `RCPT TO` parameters (the text after the path). A repeated
+/// NOTIFY or ORCPT is refused like a bad one.
+pub fn rcpt_parameters(s: &[u8]) -> Result<RcptParameters<'_>, UnsupportedParam<'_>> {
+    let mut p = RcptParameters::default();
+    for (key, value) in params(s) {
+        match value {
+            Some(v) if eq_fold(key, b"NOTIFY") && p.notify.is_empty() && is_notify(v) => p.notify = v,
+            Some(v) if eq_fold(key, b"ORCPT") && p.orcpt.is_empty() && is_orcpt(v) => p.orcpt = v,
+            _ => return Err(UnsupportedParam { key, value }),
+        }
+    }
+    Ok(p)
+}
+
+/// RFC 3461 §4 xtext, 1–500 octets: printable ASCII other than `+` and
+/// `=`, or `+` and two hex digits (`+2B`); kept as sent, not decoded.
+/// Hex digits of either case are taken (the RFC writes upper case; Postfix
+/// takes both).
+fn is_xtext(v: &[u8]) -> bool {
+    if v.is_empty() || v.len() > 500 {
+        return false;
+    }
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'+' if v.len() > i + 2 && v[i + 1].is_ascii_hexdigit() && v[i + 2].is_ascii_hexdigit() => i += 3,
+            b'+' | b'=' => return false,
+            0x21..=0x7e => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Length of valid xtext once its `+XX` escapes are decoded.
+fn xtext_decoded_len(v: &[u8]) -> usize {
+    v.len() - 2 * v.iter().filter(|&&b| b == b'+').count()
+}
+
+/// RFC 3461 §4.2 `ORCPT=addr-type;xtext`: `addr-type` is an atom
+/// (`rfc822`, `utf-8` of RFC 6533, …).
+fn is_orcpt(v: &[u8]) -> bool {
+    let Some(semi) = v.iter().position(|&b| b == b';') else {
+        return false;
+    };
+    let atext = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(b);
+    semi > 0 && v[..semi].iter().all(atext) && is_xtext(&v[semi + 1..])
+}
+
+/// `NEVER`, or a comma-separated list of `SUCCESS` / `FAILURE` / `DELAY`.
+fn is_notify(v: &[u8]) -> bool {
+    if eq_fold(v, b"NEVER") {
+        return true;
+    }
+    let mut rest = v;
+    loop {
+        let word = match rest.first().map(|b| b & 0xDF) {
+            Some(b'S') => b"SUCCESS".as_slice(),
+            Some(b'F') => b"FAILURE",
+            Some(b'D') => b"DELAY",
+            _ => return false,
+        };
+        if rest.len() < word.len() || !eq_fold(&rest[..word.len()], word) {
+            return false;
+        }
+        match &rest[word.len()..] {
+            [] => return true,
+            [b',', more @ ..] => rest = more,
+            _ => return false,
+        }
+    }
+}
+
 /// Iterate over ESMTP parameters `KEY[=VALUE]` separated by spaces.
 pub fn params(s: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     Params { rest: s }
@@ -465,6 +640,73 @@ impl<'a> Iterator for Params<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_parameters_as_the_session_takes_them() {
+        let p = mail_parameters(b"SIZE=100 body=8bitmime SMTPUTF8 RET=hdrs ENVID=QQ+2B1 AUTH=<>").unwrap();
+        assert_eq!(p.size, Some(100));
+        assert_eq!(p.body, Some(Body::EightBitMime));
+        assert!(p.smtputf8);
+        assert_eq!(p.ret, Some(Ret::Hdrs));
+        assert_eq!((p.envid, p.auth), (&b"QQ+2B1"[..], &b"<>"[..]));
+        assert_eq!(mail_parameters(b""), Ok(MailParameters::default()));
+        assert_eq!(mail_parameters(b"SIZE=1x"), Err(ParamError::BadSize));
+        assert_eq!(mail_parameters(b"BODY=BINARYMIME"), Err(ParamError::BadBody));
+        let unsupported = |key: &'static [u8], value: Option<&'static [u8]>| {
+            Err(ParamError::Unsupported(UnsupportedParam { key, value }))
+        };
+        assert_eq!(
+            mail_parameters(b"SIZE=1 SIZE=2"),
+            unsupported(b"SIZE", Some(b"2"))
+        );
+        assert_eq!(mail_parameters(b"RET=ALL"), unsupported(b"RET", Some(b"ALL")));
+        assert_eq!(
+            mail_parameters(b"SMTPUTF8=yes"),
+            unsupported(b"SMTPUTF8", Some(b"yes"))
+        );
+        assert_eq!(mail_parameters(b"XFOO"), unsupported(b"XFOO", None));
+        // xtext: '+' must start a two-digit hex escape; '=' never appears.
+        for bad in [
+            &b"ENVID=a+"[..],
+            b"ENVID=a+2",
+            b"ENVID=a+zz",
+            b"ENVID=a=b",
+            b"ENVID=\xff",
+        ] {
+            assert!(mail_parameters(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(mail_parameters(&[b"ENVID=".as_slice(), &[b'x'; 501]].concat()).is_err());
+        assert!(mail_parameters(b"ENVID=a+2b+3D").is_ok());
+        // ENVID: at most 100 characters once decoded (RFC 3461 §4.4).
+        assert!(mail_parameters(&[b"ENVID=".as_slice(), &[b'x'; 100]].concat()).is_ok());
+        assert!(mail_parameters(&[b"ENVID=".as_slice(), &[b'x'; 101]].concat()).is_err());
+        assert!(mail_parameters(&[b"ENVID=".as_slice(), &b"+2B".repeat(100)].concat()).is_ok());
+    }
+
+    #[test]
+    fn rcpt_parameters_as_the_session_takes_them() {
+        let p = rcpt_parameters(b"NOTIFY=SUCCESS,delay ORCPT=rfc822;ned+40example.org").unwrap();
+        assert_eq!(
+            (p.notify, p.orcpt),
+            (&b"SUCCESS,delay"[..], &b"rfc822;ned+40example.org"[..])
+        );
+        assert!(rcpt_parameters(b"ORCPT=utf-8;ned@example.org").is_ok());
+        for bad in [
+            &b"NOTIFY=NEVER,SUCCESS"[..],
+            b"NOTIFY=",
+            b"NOTIFY=SUCCESS,",
+            b"NOTIFY=SOMETIMES",
+            b"ORCPT=ned@example.org",
+            b"ORCPT=;ned@example.org",
+            b"ORCPT=rfc822;",
+            b"ORCPT=rfc 822;a",
+            b"ORCPT=rfc822;a+4",
+            b"NOTIFY=NEVER NOTIFY=NEVER",
+            b"SIZE=1",
+        ] {
+            assert!(rcpt_parameters(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn verbs_case_insensitive() {

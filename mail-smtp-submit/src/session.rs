@@ -17,7 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::address::parse_mailbox;
 use crate::config::{BareLf, ClientInfo, Config, TlsMode};
 use crate::data::{DotDecoder, LfNormalizer};
-use crate::parse::{eq_fold, params, parse_command, parse_u64, Command};
+use crate::parse::{
+    mail_parameters, parse_command, rcpt_parameters, Command, ParamError, RcptParameters, UnsupportedParam,
+};
+pub use crate::parse::{Body, Ret};
 use crate::policy::{self, ClientState, Destination, Verdict};
 use crate::received::{write_received, ReceivedFields};
 use crate::reply::{self, Reply};
@@ -82,24 +85,6 @@ pub enum Event {
     StartTls,
     /// Write the remaining output, then close the connection.
     Close,
-}
-
-/// How the message body is declared (`BODY=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    /// `BODY=7BIT`.
-    SevenBit,
-    /// `BODY=8BITMIME`.
-    EightBitMime,
-}
-
-/// DSN `RET=` (RFC 3461).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ret {
-    /// `RET=FULL`.
-    Full,
-    /// `RET=HDRS`.
-    Hdrs,
 }
 
 /// Parameters of the current `MAIL FROM`, handed through to the caller.
@@ -963,41 +948,16 @@ impl Core {
             return self.reply(reply::BAD_SENDER);
         }
         // Parameters: checked first, then stored into the reused MailParams.
-        let mut size = None;
-        let mut body = None;
-        let mut smtputf8 = false;
-        let mut ret = None;
-        let mut envid: &[u8] = b"";
-        let mut auth: &[u8] = b"";
-        for (key, value) in params(params_text) {
-            let eq = |k: &[u8]| eq_fold(key, k);
-            match value {
-                Some(v) if eq(b"SIZE") && size.is_none() => match parse_u64(v) {
-                    Some(n) if n > self.config.max_message_size => return self.reply(reply::SIZE_EXCEEDS),
-                    Some(n) => size = Some(n),
-                    None => return self.reply(reply::BAD_SIZE),
-                },
-                Some(v) if eq(b"BODY") && body.is_none() => {
-                    if eq_fold(v, b"7BIT") {
-                        body = Some(Body::SevenBit);
-                    } else if eq_fold(v, b"8BITMIME") {
-                        body = Some(Body::EightBitMime);
-                    } else {
-                        return self.reply(reply::BAD_BODY);
-                    }
-                }
-                None if eq(b"SMTPUTF8") && !smtputf8 => smtputf8 = true,
-                Some(v) if eq(b"RET") && ret.is_none() && v.eq_ignore_ascii_case(b"FULL") => {
-                    ret = Some(Ret::Full)
-                }
-                Some(v) if eq(b"RET") && ret.is_none() && v.eq_ignore_ascii_case(b"HDRS") => {
-                    ret = Some(Ret::Hdrs)
-                }
-                // Any repeated parameter is refused like a bad one.
-                Some(v) if eq(b"ENVID") && envid.is_empty() && is_xtext(v) => envid = v,
-                Some(v) if eq(b"AUTH") && auth.is_empty() && (v == b"<>" || is_xtext(v)) => auth = v,
-                _ => return self.unsupported_option(key, value),
+        let parsed = match mail_parameters(params_text) {
+            Ok(parsed) => parsed,
+            Err(ParamError::BadSize) => return self.reply(reply::BAD_SIZE),
+            Err(ParamError::BadBody) => return self.reply(reply::BAD_BODY),
+            Err(ParamError::Unsupported(UnsupportedParam { key, value })) => {
+                return self.unsupported_option(key, value)
             }
+        };
+        if parsed.size.is_some_and(|n| n > self.config.max_message_size) {
+            return self.reply(reply::SIZE_EXCEEDS);
         }
         if !self.config.relay.sender_restrictions.is_empty() {
             if let Verdict::Reject(r) = policy::check_sender(&self.config.relay, &self.client_state(), path) {
@@ -1005,12 +965,12 @@ impl Core {
             }
         }
         let p = &mut self.mail_params;
-        p.size = size;
-        p.body = body;
-        p.smtputf8 = smtputf8;
-        p.ret = ret;
-        set_text(&mut p.envid, line.part(envid));
-        set_text(&mut p.auth, line.part(auth));
+        p.size = parsed.size;
+        p.body = parsed.body;
+        p.smtputf8 = parsed.smtputf8;
+        p.ret = parsed.ret;
+        set_text(&mut p.envid, line.part(parsed.envid));
+        set_text(&mut p.auth, line.part(parsed.auth));
         self.sender.clear();
         self.sender.push_str(path);
         self.in_mail = true;
@@ -1046,16 +1006,10 @@ impl Core {
             return self.reply(reply::BAD_RECIPIENT);
         };
         // Parameters are checked before anything is stored.
-        let mut notify: &[u8] = b"";
-        let mut orcpt: &[u8] = b"";
-        for (key, value) in params(params_text) {
-            match value {
-                // A repeated NOTIFY / ORCPT is refused like a bad one.
-                Some(v) if eq_fold(key, b"NOTIFY") && notify.is_empty() && is_notify(v) => notify = v,
-                Some(v) if eq_fold(key, b"ORCPT") && orcpt.is_empty() && is_xtext(v) => orcpt = v,
-                _ => return self.unsupported_option(key, value),
-            }
-        }
+        let RcptParameters { notify, orcpt } = match rcpt_parameters(params_text) {
+            Ok(parsed) => parsed,
+            Err(UnsupportedParam { key, value }) => return self.unsupported_option(key, value),
+        };
         let (verdict, dest) = policy::check_parsed_recipient_with(
             &self.config.relay,
             &ClientState {
@@ -1259,35 +1213,6 @@ impl Core {
                     _ => self.reply(reply::AUTH_FAILED),
                 }
             }
-        }
-    }
-}
-
-/// RFC 3461 xtext: printable ASCII except `+`-escapes are kept as sent.
-fn is_xtext(v: &[u8]) -> bool {
-    !v.is_empty() && v.len() <= 500 && v.iter().all(|b| (0x21..=0x7e).contains(b) && *b != b'=')
-}
-
-/// `NEVER`, or a comma-separated list of `SUCCESS` / `FAILURE` / `DELAY`.
-fn is_notify(v: &[u8]) -> bool {
-    if eq_fold(v, b"NEVER") {
-        return true;
-    }
-    let mut rest = v;
-    loop {
-        let word = match rest.first().map(|b| b & 0xDF) {
-            Some(b'S') => b"SUCCESS".as_slice(),
-            Some(b'F') => b"FAILURE",
-            Some(b'D') => b"DELAY",
-            _ => return false,
-        };
-        if rest.len() < word.len() || !eq_fold(&rest[..word.len()], word) {
-            return false;
-        }
-        match &rest[word.len()..] {
-            [] => return true,
-            [b',', more @ ..] => rest = more,
-            _ => return false,
         }
     }
 }

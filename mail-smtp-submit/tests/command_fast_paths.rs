@@ -42,7 +42,7 @@ fn repeated_dsn_parameters_are_refused() {
         &mut s,
         "EHLO c\r\nMAIL FROM:<a@b.example> ENVID=x ENVID=y\r\nMAIL FROM:<a@b.example> ENVID=x\r\n\
          RCPT TO:<ned@example.org> NOTIFY=NEVER NOTIFY=SUCCESS\r\n\
-         RCPT TO:<ned@example.org> ORCPT=a ORCPT=b\r\nRCPT TO:<ned@example.org> NOTIFY=DELAY,FAILURE\r\n",
+         RCPT TO:<ned@example.org> ORCPT=rfc822;a ORCPT=rfc822;b\r\nRCPT TO:<ned@example.org> NOTIFY=DELAY,FAILURE\r\n",
     );
     assert_eq!(
         &lines(&t.out)[9..],
@@ -50,7 +50,7 @@ fn repeated_dsn_parameters_are_refused() {
             "555 5.5.4 Unsupported option: ENVID=y",
             "250 2.1.0 Ok",
             "555 5.5.4 Unsupported option: NOTIFY=SUCCESS",
-            "555 5.5.4 Unsupported option: ORCPT=b",
+            "555 5.5.4 Unsupported option: ORCPT=rfc822;b",
             "250 2.1.5 Ok",
         ]
     );
