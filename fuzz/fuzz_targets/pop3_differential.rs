@@ -13,9 +13,9 @@
 //! (to survey a new peer version).
 #![no_main]
 
+#[macro_use]
 #[path = "shared/differential.rs"]
 mod differential;
-use libfuzzer_sys::fuzz_target;
 use mail_pop3::parse::{parse_command, Command};
 use pop3_codec::types::Command as Peer;
 
@@ -175,13 +175,4 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
     None
 }
 
-fuzz_target!(|line: &[u8]| {
-    differential::judge(
-        line,
-        ours(line),
-        theirs(line),
-        "pop3-codec",
-        "POP3_DIFF_LOG",
-        deliberate_difference,
-    );
-});
+differential_target!("pop3-codec", "POP3_DIFF_LOG");

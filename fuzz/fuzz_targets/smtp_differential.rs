@@ -16,9 +16,9 @@
 
 use std::borrow::Cow;
 
+#[macro_use]
 #[path = "shared/differential.rs"]
 mod differential;
-use libfuzzer_sys::fuzz_target;
 use mail_smtp_submit::address::parse_mailbox;
 use mail_smtp_submit::parse::{mail_parameters, params, parse_command, rcpt_parameters, Command};
 use mail_smtp_submit::{Body, Ret};
@@ -555,13 +555,4 @@ fn path_difference(verb: &[u8], path: &[u8]) -> Option<&'static str> {
     None
 }
 
-fuzz_target!(|line: &[u8]| {
-    differential::judge(
-        line,
-        ours(line),
-        theirs(line),
-        "smtp-proto",
-        "SMTP_DIFF_LOG",
-        deliberate_difference,
-    );
-});
+differential_target!("smtp-proto", "SMTP_DIFF_LOG");

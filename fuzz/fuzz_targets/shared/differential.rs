@@ -1,5 +1,5 @@
-//! The verdict of a differential target, shared by `smtp_differential` and
-//! `imap_differential`: agreement passes, a classified (deliberate)
+//! The verdict of a differential target, shared by `smtp_differential`,
+//! `imap_differential` and `pop3_differential`: agreement passes, a classified (deliberate)
 //! difference passes, anything else fails the run — or is only printed when
 //! the survey variable (`SMTP_DIFF_LOG` / `IMAP_DIFF_LOG`) is set.
 //! `DIFF_SHOW=1` prints both outcomes and the class of every input.
@@ -29,4 +29,22 @@ pub fn judge<O: Debug + PartialEq>(
         return;
     }
     panic!("{msg}");
+}
+
+/// The fuzz entry point of a differential target: `ours`, `theirs` and
+/// `deliberate_difference` are the target's functions of the input.
+/// Include this file with `#[macro_use]`.
+macro_rules! differential_target {
+    ($peer:literal, $survey_var:literal) => {
+        libfuzzer_sys::fuzz_target!(|input: &[u8]| {
+            differential::judge(
+                input,
+                ours(input),
+                theirs(input),
+                $peer,
+                $survey_var,
+                deliberate_difference,
+            );
+        });
+    };
 }
