@@ -768,25 +768,53 @@ pub fn parse_search_date(text: &[u8]) -> Option<Day> {
         mon[2].to_ascii_lowercase(),
     ];
     let month = MONTHS.iter().position(|m| **m == lower)? as u32 + 1;
+    // No 30 February, 31 April or 29 February 2023.
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day > days_in_month {
+        return None;
+    }
     Some(crate::store::days_from_civil(i64::from(year), month, day))
 }
 
-/// Parse an IMAP date-time `dd-Mon-yyyy hh:mm:ss +zzzz` (day may be
-/// space-padded) into seconds since the epoch.
+/// Parse an IMAP date-time `dd-Mon-yyyy hh:mm:ss +zzzz` into seconds
+/// since the epoch.
+///
+/// RFC 3501 `date-day-fixed` is two digits or a space and one digit
+/// (`" 7-Jul-1996"`); the time is `hh:mm:ss` in digits (a second of 60, a
+/// leap second, is taken); the zone is `+hhmm`/`-hhmm` with minutes below 60.
 pub fn parse_date_time(text: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(text).ok()?.trim_start();
+    let text = std::str::from_utf8(text).ok()?;
+    let text = match text.as_bytes() {
+        [b' ', d, b'-', ..] if d.is_ascii_digit() => &text[1..],
+        [d1, d2, b'-', ..] if d1.is_ascii_digit() && d2.is_ascii_digit() => text,
+        _ => return None,
+    };
     let (date, rest) = text.split_once(' ')?;
     let (time, zone) = rest.split_once(' ')?;
     let day = parse_search_date(date.as_bytes())?;
-    let mut hms = time
-        .split(':')
-        .map(|p| p.parse::<i64>().ok().filter(|_| p.len() == 2));
+    let two_digits = |p: &str| match p.as_bytes() {
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Some(i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+        }
+        _ => None,
+    };
+    let mut hms = time.split(':').map(two_digits);
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
     if hms.next().is_some() || h > 23 || m > 59 || s > 60 {
         return None;
     }
     let zb = zone.as_bytes();
-    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') || !zb[1..].iter().all(u8::is_ascii_digit) {
+    if zb.len() != 5
+        || !matches!(zb[0], b'+' | b'-')
+        || !zb[1..].iter().all(u8::is_ascii_digit)
+        || zb[3] > b'5'
+    {
         return None;
     }
     let zh = i64::from(zb[1] - b'0') * 10 + i64::from(zb[2] - b'0');
@@ -797,7 +825,7 @@ pub fn parse_date_time(text: &[u8]) -> Option<i64> {
 
 /// Upper-case a command name into a small stack buffer for matching.
 #[inline]
-fn upper<'b>(word: &[u8], buf: &'b mut [u8; 16]) -> &'b [u8] {
+fn upper<'b, const N: usize>(word: &[u8], buf: &'b mut [u8; N]) -> &'b [u8] {
     if word.len() > buf.len() {
         return b"";
     }
@@ -1235,7 +1263,8 @@ fn section<'a>(c: &mut Cursor<'a>) -> PResult<Section<'a>> {
         return Ok(Section::default());
     }
     let word = c.take_while(|b| b.is_ascii_alphabetic() || b == b'.');
-    let mut buf = [0u8; 16];
+    // Room for the longest section word, HEADER.FIELDS.NOT (17 letters).
+    let mut buf = [0u8; 24];
     let text = match upper(word, &mut buf) {
         b"HEADER" => SectionText::Header,
         b"TEXT" => SectionText::Text,
@@ -1417,6 +1446,47 @@ mod tests {
         assert!(parse_search_date(b"01-jan-2024").is_some());
         assert!(parse_command(b"a APPEND INBOX \"1-Jan-24 10:00:00 +0000\" {1}\r\nx").is_err());
         assert!(parse_command(b"a APPEND INBOX \" 1-Jan-2024 10:00:00 +0000\" {1}\r\nx").is_ok());
+    }
+
+    #[test]
+    fn fuzz_found_date_time_and_section_bugs() {
+        // Found by the imap_differential fuzz target (session 3).
+        // A signed hour parsed as a number: "-1:00:00".
+        assert_eq!(parse_date_time(b"01-Jan-2024 -1:00:00 +0000"), None);
+        assert_eq!(parse_date_time(b"01-Jan-2024 +1:00:00 +0000"), None);
+        // date-day-fixed: two digits or SP DIGIT, not one bare digit.
+        assert_eq!(parse_date_time(b"1-Jan-2024 10:00:00 +0000"), None);
+        assert!(parse_date_time(b" 1-Jan-2024 10:00:00 +0000").is_some());
+        assert_eq!(parse_date_time(b"  1-Jan-2024 10:00:00 +0000"), None);
+        // Zone minutes below 60; a leap second is taken.
+        assert_eq!(parse_date_time(b"01-Jan-2024 10:00:00 +0060"), None);
+        assert!(parse_date_time(b"01-Jan-2024 10:00:60 +0000").is_some());
+        // Days that do not exist.
+        for d in [
+            &b"29-Feb-2023"[..],
+            b"30-Feb-2024",
+            b"31-Apr-2024",
+            b"31-Jun-2024",
+            b"31-Sep-2024",
+            b"31-Nov-2024",
+        ] {
+            assert_eq!(parse_search_date(d), None, "{}", String::from_utf8_lossy(d));
+        }
+        for d in [
+            &b"29-Feb-2024"[..],
+            b"29-Feb-2000",
+            b"31-Dec-2024",
+            b"30-Apr-2024",
+        ] {
+            assert!(parse_search_date(d).is_some(), "{}", String::from_utf8_lossy(d));
+        }
+        assert_eq!(parse_search_date(b"29-Feb-1900"), None);
+        // HEADER.FIELDS.NOT (17 letters) was refused as an invalid section.
+        let c = ok(b"a UID FETCH 1 (UID BODY.PEEK[HEADER.FIELDS.NOT (Received)])");
+        let CommandBody::Fetch { items, .. } = &c.body else {
+            panic!("{:?}", c.body)
+        };
+        assert!(format!("{items:?}").contains("not: true"), "{items:?}");
     }
 
     #[test]

@@ -285,6 +285,15 @@ fn fetch_metadata_and_bodies() {
     // Partial, header fields, RFC822.* forms.
     let out = h.run("d FETCH 1 (BODY.PEEK[TEXT]<0.5> BODY.PEEK[HEADER.FIELDS (Subject)] RFC822.HEADER)\r\n");
     assert!(out.starts_with("* 1 FETCH (BODY[TEXT]<0> {5}\r\nHello BODY[HEADER.FIELDS (Subject)] {26}\r\nSubject: first message\r\n\r\n RFC822.HEADER {"), "{out}");
+    // HEADER.FIELDS.NOT: every header field but the named ones (refused as
+    // an invalid section before session 3: found by imap_differential).
+    let out = h.run("d2 FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject To)]\r\n");
+    assert!(
+        out.starts_with("* 1 FETCH (BODY[HEADER.FIELDS.NOT (Subject To)] {"),
+        "{out}"
+    );
+    assert!(out.contains("From: Ned") && !out.contains("Subject:"), "{out}");
+    assert!(out.ends_with("d2 OK Fetch completed.\r\n"), "{out}");
     let out = h.run("e FETCH 1 BODY.PEEK[TEXT]<100.5>\r\n");
     assert_eq!(
         out,
