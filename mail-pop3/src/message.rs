@@ -12,7 +12,7 @@
 //!   the size, RFC 1939 §11);
 //! * `TOP msg n` stops after the headers, the blank line and `n` body lines.
 
-use mail_proto::dot::{copy_until_hazard, find_hazard, ScanFor};
+use mail_proto::dot::{copy_lines, copy_until_hazard, find_hazard, DotLines, ScanFor};
 
 /// Where transformed bytes go.
 pub(crate) trait Sink {
@@ -26,6 +26,13 @@ pub(crate) trait Sink {
         self.put(&src[..k]);
         k
     }
+
+    /// Like `put_until_hazard` with dot lines, but a sink may stuff the
+    /// dots of CRLF-ended lines itself and go on (`Vec`: one pass).
+    #[inline]
+    fn put_stuffed_lines(&mut self, src: &[u8], prev_cr: bool) -> usize {
+        self.put_until_hazard(src, prev_cr, ScanFor::BareLfOrDotLine)
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -38,6 +45,12 @@ impl Sink for Vec<u8> {
     #[inline]
     fn put_until_hazard(&mut self, src: &[u8], prev_cr: bool, scan: ScanFor) -> usize {
         copy_until_hazard(src, prev_cr, scan, self)
+    }
+
+    /// Test, copy and stuff in one pass.
+    #[inline]
+    fn put_stuffed_lines(&mut self, src: &[u8], prev_cr: bool) -> usize {
+        copy_lines(src, prev_cr, DotLines::Stuff, self)
     }
 }
 
@@ -114,11 +127,6 @@ impl Stuffer {
         // available); only such LFs and the byte after them need a decision
         // here. Line/header bookkeeping only matters for TOP (`feed_lines`),
         // so skipping it here is safe.
-        let scan = if self.stuff {
-            ScanFor::BareLfOrDotLine
-        } else {
-            ScanFor::BareLf
-        };
         let mut i = 0;
         while i < chunk.len() {
             if self.at_line_start {
@@ -129,7 +137,11 @@ impl Stuffer {
                 self.at_line_start = false;
             }
             let rest = &chunk[i..];
-            let k = out.put_until_hazard(rest, self.prev_cr, scan);
+            let k = if self.stuff {
+                out.put_stuffed_lines(rest, self.prev_cr)
+            } else {
+                out.put_until_hazard(rest, self.prev_cr, ScanFor::BareLf)
+            };
             if k == rest.len() {
                 let last = rest[k - 1];
                 self.prev_cr = last == b'\r';

@@ -25,7 +25,7 @@ enum State {
     Done,
 }
 
-use mail_proto::dot::{copy_until_hazard, ScanFor};
+use mail_proto::dot::{copy_lines, copy_until_hazard, DotLines, ScanFor};
 
 /// Result of one [`DotDecoder::decode`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +85,12 @@ impl DotDecoder {
                 }
                 State::InLine { cr } => {
                     // Fast path: copy everything up to the next LF that is
-                    // bare or followed by '.' (or ends the input) in one
+                    // bare, ends the input or starts a dot line other than
+                    // `\r\n.x` (whose dot is dropped on the way) in one
                     // pass (`mail_proto::dot`, SIMD where available);
                     // ordinary CRLF line ends need no state-machine work.
                     let rest = &input[i..];
-                    let k = copy_until_hazard(rest, cr, ScanFor::BareLfOrDotLine, out);
+                    let k = copy_lines(rest, cr, DotLines::Unstuff, out);
                     if k == rest.len() {
                         self.state = State::InLine {
                             cr: rest[k - 1] == b'\r',
