@@ -29,6 +29,8 @@ rows = [
     ("SMTP 64-byte reads vs RequestReceiver", "smtp/reads64/smtp-proto", "smtp/reads64/mailcrates", 1.5),
     ("SMTP DATA vs memcpy", "smtp/data/memcpy", "smtp/data/mailcrates", 0.8),
     ("smtp-proto DataReceiver vs memcpy", "smtp/data/memcpy", "smtp/data/smtp-proto", None),
+    ("SMTP DATA hazard scan alone, no output (the floor) vs memcpy", "smtp/data/memcpy", "smtp/data/scan-only-avx2", None),
+    ("SMTP DATA vs smtp-proto DataReceiver", "smtp/data/smtp-proto", "smtp/data/mailcrates", None),
     ("POP3 parse vs pop3-codec, one buffer", "pop3_parse_session/pop3-codec/one buffer", "pop3_parse_session/mail-pop3/one buffer", 1.5),
     ("POP3 parse vs pop3-codec, 64-byte reads", "pop3_parse_session/pop3-codec/64-byte reads", "pop3_parse_session/mail-pop3/64-byte reads", 1.5),
     ("POP3 RETR vs memcpy", "pop3_retr_1MiB/memcpy", "pop3_retr_1MiB/mail-pop3 dot-stuffing, one chunk", 0.8),
