@@ -60,7 +60,9 @@
 //! copies in 31.5–32.5 µs against 55–57 µs for the portable one (criterion
 //! `data/kernel-*`: 1.7–2.2×); SMTP `DATA` went from 0.31× to 0.54× a memcpy
 //! of the same bytes and POP3 `RETR` from 0.24× to 0.60× (min of 300 runs).
-//! AVX-512 variants were measured too and were slower on this CPU.
+//! AVX-512 variants were measured too and were no faster on this CPU; the
+//! formulations tried are in `benches/kernel-lab` and `benches/README.md`
+//! ("DATA and RETR against memcpy: the floor").
 
 /// Which line feeds stop a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
