@@ -364,33 +364,34 @@ mod x86 {
                 }
             }
         };
-        let mut i = 1;
+        // The tested block not yet stored, and where it goes.
         let mut held: Option<(usize, [__m256i; 2])> = None;
-        // One block at i = 1, then blocks on 64-byte boundaries of `buf`
-        // (the loads of the bytes themselves never straddle a cache line),
-        // two per iteration.
-        let step = |i: usize, held: &mut Option<(usize, [__m256i; 2])>| -> Option<usize> {
-            // SAFETY: callers keep 1 <= i and i + 64 < n: bytes i - 1 ..= i + 64 are in buf.
-            let (h0, h1, any, bytes) = unsafe { block_mask::<DOTS>(p.add(i)) };
-            if let Some((at, earlier)) = held.take() {
-                store(at, earlier);
+        // Test the block at `at`, store the one held, hold this one.
+        let mut step = |at: usize| -> Option<usize> {
+            // SAFETY: callers keep 1 <= at and at + 64 < n: bytes at - 1 ..= at + 64 are in buf.
+            let (h0, h1, any, bytes) = unsafe { block_mask::<DOTS>(p.add(at)) };
+            if let Some((earlier_at, earlier)) = held.take() {
+                store(earlier_at, earlier);
             }
             if _mm256_movemask_epi8(any) != 0 {
-                store(i, bytes);
+                store(at, bytes);
                 let m = (_mm256_movemask_epi8(h0) as u32 as u64)
                     | ((_mm256_movemask_epi8(h1) as u32 as u64) << 32);
-                return Some(i + m.trailing_zeros() as usize);
+                return Some(at + m.trailing_zeros() as usize);
             }
-            *held = Some((i, bytes));
+            held = Some((at, bytes));
             None
         };
+        // One block at 1, then blocks on 64-byte boundaries of `buf` (the
+        // loads of the bytes themselves never straddle a cache line).
+        let mut i = 1;
         if i + BLOCK < n {
-            if let Some(k) = step(i, &mut held) {
+            if let Some(k) = step(i) {
                 return Ok(k);
             }
             i = 1 + BLOCK - (p as usize + 1) % BLOCK;
             while i + BLOCK < n {
-                if let Some(k) = step(i, &mut held) {
+                if let Some(k) = step(i) {
                     return Ok(k);
                 }
                 i += BLOCK;
@@ -528,6 +529,19 @@ mod tests {
         }
     }
 
+    /// `body` with `insert` after every `n`-th byte (test inputs: random
+    /// bytes cut into lines).
+    fn every_nth(body: &[u8], n: usize, insert: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(body.len() * 2);
+        for (k, &b) in body.iter().enumerate() {
+            buf.push(b);
+            if k % n == n - 1 {
+                buf.extend_from_slice(insert);
+            }
+        }
+        buf
+    }
+
     /// Byte-by-byte definition of [`copy_lines`]: (consumed, output).
     fn lines_reference(src: &[u8], prev_cr: bool, dots: DotLines) -> (usize, Vec<u8>) {
         let mut out = Vec::new();
@@ -592,13 +606,7 @@ mod tests {
             offset in 0usize..70,
             prev_cr: bool,
         ) {
-            let mut buf = Vec::with_capacity(body.len() * 2);
-            for (k, &b) in body.iter().enumerate() {
-                buf.push(b);
-                if k % crlf_every == crlf_every - 1 {
-                    buf.extend_from_slice(b"\r\n.");
-                }
-            }
+            let buf = every_nth(&body, crlf_every, b"\r\n.");
             let s = &buf[offset.min(buf.len())..];
             for dots in [DotLines::Stuff, DotLines::Unstuff] {
                 let (k, expected) = lines_reference(s, prev_cr, dots);
@@ -623,13 +631,7 @@ mod tests {
             prev_cr: bool,
         ) {
             // Mostly CRLF-terminated lines, with the random bytes as noise.
-            let mut buf = Vec::with_capacity(body.len() * 2);
-            for (k, &b) in body.iter().enumerate() {
-                buf.push(b);
-                if k % crlf_every == crlf_every - 1 {
-                    buf.extend_from_slice(b"\r\n");
-                }
-            }
+            let buf = every_nth(&body, crlf_every, b"\r\n");
             check(&buf[offset.min(buf.len())..], prev_cr)?;
             for len in [63usize, 64, 65, 66, 127, 128, 129, 130, 131, 193, 194] {
                 let s = &buf[offset.min(buf.len())..];
