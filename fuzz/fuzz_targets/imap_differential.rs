@@ -704,20 +704,7 @@ fn deliberate_difference(input: &[u8]) -> Option<&'static str> {
         }
     }
     // Octets inside quoted strings.
-    let (mut quoted, mut escaped) = (false, false);
-    let mut q8bit = false;
-    for &b in input {
-        if escaped {
-            escaped = false;
-        } else if quoted && b == b'\\' {
-            escaped = true;
-        } else if b == b'"' {
-            quoted = !quoted;
-        } else if quoted {
-            q8bit |= b >= 0x80;
-        }
-    }
-    if q8bit {
+    if differential::unquoted_octets(input).any(|(_, b, quoted)| quoted && b >= 0x80) {
         return Some("lenient: 8-bit octets in a quoted string (UTF-8 or Latin-1 passwords and mailbox names pass through, like Dovecot; imap-codec needs UTF8=ACCEPT)");
     }
     let upper = input.to_ascii_uppercase();

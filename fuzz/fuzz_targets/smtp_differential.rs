@@ -464,19 +464,10 @@ fn normalise_spaces(line: &[u8]) -> Vec<u8> {
 
 /// Index of the last `@` outside a quoted string.
 fn last_unquoted_at(s: &[u8]) -> Option<usize> {
-    let (mut quoted, mut escaped, mut last) = (false, false, None);
-    for (i, &b) in s.iter().enumerate() {
-        if escaped {
-            escaped = false;
-        } else if quoted && b == b'\\' {
-            escaped = true;
-        } else if b == b'"' {
-            quoted = !quoted;
-        } else if b == b'@' && !quoted {
-            last = Some(i);
-        }
-    }
-    last
+    differential::unquoted_octets(s)
+        .filter(|&(_, b, quoted)| b == b'@' && !quoted)
+        .map(|(i, _, _)| i)
+        .last()
 }
 
 /// Deliberate differences in a `<path>`'s content.

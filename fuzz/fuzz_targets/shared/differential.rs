@@ -31,6 +31,27 @@ pub fn judge<O: Debug + PartialEq>(
     panic!("{msg}");
 }
 
+/// The octets of `s` that are not quoted-string syntax (the `"` around a
+/// quoted string, a `\` escape inside one, and the octet it escapes), each
+/// with its index and whether it lies inside a quoted string. SMTP and IMAP
+/// quote alike.
+#[allow(dead_code)] // POP3 has no quoted strings
+pub fn unquoted_octets(s: &[u8]) -> impl Iterator<Item = (usize, u8, bool)> + '_ {
+    let (mut quoted, mut escaped) = (false, false);
+    s.iter().enumerate().filter_map(move |(i, &b)| {
+        if escaped {
+            escaped = false;
+        } else if quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        } else {
+            return Some((i, b, quoted));
+        }
+        None
+    })
+}
+
 /// The fuzz entry point of a differential target: `ours`, `theirs` and
 /// `deliberate_difference` are the target's functions of the input.
 /// Include this file with `#[macro_use]`.
