@@ -411,7 +411,7 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
                     b"ENVID" | b"AUTH" => value,
                     b"ORCPT" => match value.iter().position(|&b| b == b';') {
                         Some(semi) => {
-                            if !value[..semi].eq_ignore_ascii_case(b"rfc822") && mail_ok(&verb, line) {
+                            if !value[..semi].eq_ignore_ascii_case(b"rfc822") && o != Outcome::Refused {
                                 return Some("lenient: ORCPT address types other than rfc822 (`utf-8;…`, RFC 6533) are kept; smtp-proto only reads rfc822");
                             }
                             &value[semi + 1..]
@@ -433,7 +433,7 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
                 // 8-bit octet counts 2).
                 if matches!(&key[..], b"AUTH" | b"ORCPT")
                     && xtext_decode(xtext).len() > 256
-                    && mail_ok(&verb, line)
+                    && o != Outcome::Refused
                 {
                     return Some("length: AUTH= and ORCPT= up to 500 octets as sent (RFC 3461 §4.2); smtp-proto 256 decoded (UTF-8)");
                 }
@@ -442,12 +442,6 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
     }
     let _ = (o, t);
     None
-}
-
-/// Whether our side accepts the MAIL/RCPT line (a class that only explains
-/// our acceptance must not hide a refusal).
-fn mail_ok(verb: &[u8], line: &[u8]) -> bool {
-    !verb.is_empty() && ours(line) != Outcome::Refused
 }
 
 /// Collapse runs of SP into one and trim: the line as smtp-proto expects it.
