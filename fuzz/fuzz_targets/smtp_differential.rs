@@ -437,6 +437,9 @@ fn deliberate_difference(line: &[u8]) -> Option<&'static str> {
                 {
                     return Some("length: AUTH= and ORCPT= up to 500 octets as sent (RFC 3461 §4.2); smtp-proto 256 decoded (UTF-8)");
                 }
+                if &key[..] == b"ENVID" && xtext_decode(xtext).len() > 100 && o != Outcome::Refused {
+                    return Some("length: ENVID up to 100 octets decoded (RFC 3461 §4.4); smtp-proto counts an escaped 8-bit octet (`+AA`) as 2, its UTF-8 length");
+                }
             }
         }
     }
