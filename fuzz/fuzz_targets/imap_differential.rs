@@ -14,7 +14,9 @@
 //! SEARCH (the key tree with nested ANDs flattened, FROM/TO/... as HEADER,
 //! dates as `yyyy-mm-dd`, strings as escaped bytes; KEYWORD without its
 //! atom); COPY/MOVE (set, mailbox); APPEND (mailbox, system flags, date-time
-//! as seconds since the epoch, literal length); UID EXPUNGE (set). Every
+//! as seconds since the epoch, literal length); UID EXPUNGE (set);
+//! AUTHENTICATE (mechanism, initial response decoded as the session does);
+//! ENABLE (capabilities in order). Every
 //! disagreement must belong to a class of deliberate difference returned by
 //! [`deliberate_difference`] (listed in fuzz/README.md); anything else fails
 //! the target. `IMAP_DIFF_LOG=1` prints unclassified disagreements instead.
@@ -45,6 +47,7 @@ use mail_imap_min::parse::{
 };
 use mail_imap_min::store::civil_from_days;
 use mail_imap_min::Flags;
+use mail_sasl::wire::decode_initial_response;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
@@ -500,6 +503,30 @@ fn ours(input: &[u8]) -> Outcome {
             ("APPEND".to_string(), Some(d))
         }
         CommandBody::Expunge { uids: Some(set) } => ("UID EXPUNGE".to_string(), Some(our_set(set))),
+        CommandBody::Authenticate {
+            mechanism,
+            initial_response,
+        } => {
+            // The parser keeps the base64 as sent; the session decodes it
+            // with mail_sasl::wire, as compared here (imap-codec decodes it
+            // while parsing). Undecodable: see the AUTHENTICATE class.
+            let ir = match initial_response.map(|ir| decode_initial_response(ir, usize::MAX)) {
+                None => None,
+                Some(Ok(bytes)) => Some(bytes),
+                Some(Err(_)) => Some(b"(undecodable)".to_vec()),
+            };
+            (
+                "AUTHENTICATE".to_string(),
+                Some(authenticate_detail(
+                    &String::from_utf8_lossy(mechanism),
+                    ir.as_deref(),
+                )),
+            )
+        }
+        CommandBody::Enable(caps) => (
+            "ENABLE".to_string(),
+            Some(enable_detail(caps.iter().map(|c| String::from_utf8_lossy(c)))),
+        ),
         other => (other.name().to_string(), None),
     };
     Outcome::Accepted {
@@ -507,6 +534,26 @@ fn ours(input: &[u8]) -> Outcome {
         kind,
         detail,
     }
+}
+
+/// `AUTHENTICATE`'s arguments: the mechanism (case-insensitive) and the
+/// decoded initial response in hex (`ir=` when empty, nothing when absent).
+fn authenticate_detail(mechanism: &str, initial_response: Option<&[u8]>) -> String {
+    let mut d = mechanism.to_ascii_uppercase();
+    if let Some(ir) = initial_response {
+        d.push_str(" ir=");
+        for b in ir {
+            let _ = write!(d, "{b:02x}");
+        }
+    }
+    d
+}
+
+/// `ENABLE`'s capabilities, in order, case-insensitive.
+fn enable_detail<S: AsRef<str>>(caps: impl Iterator<Item = S>) -> String {
+    caps.map(|c| c.as_ref().to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// imap-codec's reading of `input` (with CRLF appended), if it consumes it exactly.
@@ -533,7 +580,16 @@ fn theirs(input: &[u8]) -> Outcome {
         TheirBody::Noop => ("NOOP".into(), None),
         TheirBody::Logout => ("LOGOUT".into(), None),
         TheirBody::StartTLS => ("STARTTLS".into(), None),
-        TheirBody::Authenticate { .. } => ("AUTHENTICATE".into(), None),
+        TheirBody::Authenticate {
+            mechanism,
+            initial_response,
+        } => (
+            "AUTHENTICATE".into(),
+            Some(authenticate_detail(
+                mechanism.as_ref(),
+                initial_response.as_ref().map(|ir| ir.declassify().as_ref()),
+            )),
+        ),
         TheirBody::Login { username, password } => (
             "LOGIN".into(),
             Some(format!(
@@ -658,7 +714,10 @@ fn theirs(input: &[u8]) -> Outcome {
             Some(format!("{} {}", their_set(sequence_set), their_mailbox(mailbox))),
         ),
         TheirBody::Idle => ("IDLE".into(), None),
-        TheirBody::Enable { .. } => ("ENABLE".into(), None),
+        TheirBody::Enable { capabilities } => (
+            "ENABLE".into(),
+            Some(enable_detail(capabilities.as_ref().iter().map(|c| c.to_string()))),
+        ),
         TheirBody::Id { .. } => ("ID".into(), None),
         TheirBody::Namespace => ("NAMESPACE".into(), None),
         other => (format!("EXTENSION {}", other.name()), None),
@@ -711,6 +770,9 @@ fn deliberate_difference(input: &[u8]) -> Option<&'static str> {
     let has = |w: &[u8]| upper.windows(w.len()).any(|x| x == w);
     if kind_of(&o) == Some("AUTHENTICATE") && t == Outcome::Refused {
         return Some("initial response not decoded here: its base64 is checked by mail_sasl::wire (imap-codec decodes it)");
+    }
+    if kind_of(&o) == Some("AUTHENTICATE") && kind_of(&t) == Some("AUTHENTICATE") && input.ends_with(b" ") {
+        return Some("lenient: `AUTHENTICATE mech ` with a trailing space means no initial response (mutt through GNU SASL sends it); imap-codec reads an empty one");
     }
     if o != Outcome::Refused && t == Outcome::Refused && bare_lf_literal(input) {
         return Some("lenient: `{n}` followed by a bare LF (clients on LF systems); imap-codec wants CRLF");
