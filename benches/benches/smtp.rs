@@ -9,14 +9,15 @@
 //!   `smtp_proto::request::receiver::RequestReceiver`.
 //! * `smtp/data`: DATA end-of-data scan + dot-unstuffing of 1 MiB (76-char
 //!   lines, some dot-stuffed) in 16 KiB reads vs a plain memcpy of the same
-//!   bytes (and smtp-proto's `DataReceiver` for reference).
+//!   bytes (and smtp-proto's `DataReceiver` for reference);
+//!   `data/mailcrates+line-limit` adds the 1000-octet text line check.
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mail_proto::Session;
 use mail_smtp_submit::address::parse_mailbox;
-use mail_smtp_submit::data::DotDecoder;
+use mail_smtp_submit::data::{DotDecoder, TextLineLimit};
 use mail_smtp_submit::parse::{params, parse_command, Command};
 use mail_smtp_submit::{ClientInfo, Config, Event, Profile, SmtpSession};
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
@@ -168,7 +169,7 @@ fn message() -> Vec<u8> {
     let mut m = Vec::with_capacity(1 << 20);
     let mut i = 0u32;
     while m.len() < (1 << 20) - 80 {
-        if i % 40 == 0 {
+        if i.is_multiple_of(40) {
             m.extend_from_slice(b"..");
             m.extend_from_slice(&[b'a' + (i % 26) as u8; 74]);
         } else {
@@ -208,6 +209,23 @@ fn bench_data(c: &mut Criterion) {
                 d.decode(piece, &mut out);
                 total += out.len();
             }
+            total
+        })
+    });
+    // The same, plus the RFC 5321 text line check (`Config::max_text_line`,
+    // 1000 octets) over each piece's output, as the session runs it.
+    g.bench_function("data/mailcrates+line-limit", |b| {
+        b.iter(|| {
+            let mut d = DotDecoder::new();
+            let mut limit = TextLineLimit::new(1000);
+            let mut total = 0;
+            for piece in black_box(&msg).chunks(16 * 1024) {
+                out.clear();
+                d.decode(piece, &mut out);
+                limit.check(&out);
+                total += out.len();
+            }
+            assert!(!limit.finish());
             total
         })
     });

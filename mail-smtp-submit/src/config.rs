@@ -27,7 +27,8 @@ pub enum TlsMode {
     None,
     /// STARTTLS offered, not required.
     May,
-    /// STARTTLS required before anything but EHLO/HELO/STARTTLS/NOOP/QUIT/HELP/RSET.
+    /// STARTTLS required: before it, every command but
+    /// EHLO/HELO/STARTTLS/NOOP/QUIT/HELP gets `530 5.7.0 Must issue a STARTTLS command first`.
     Encrypt,
     /// The connection is TLS from the first byte (465): the wrapper calls
     /// `tls_established` after the handshake; STARTTLS is never offered.
@@ -96,6 +97,15 @@ pub struct Config {
     pub max_command_line: usize,
     /// `message_size_limit` (octets of client content); `SIZE` is advertised with it.
     pub max_message_size: u64,
+    /// Text line limit in octets, `<CR><LF>` included (RFC 5321 §4.5.3.1.6:
+    /// 1000, the default), measured on the stored message (`DATA` after
+    /// unstuffing, `BDAT` alike, bare `<LF>` counted as `<CR><LF>`). A message
+    /// with a longer line is read to its end, not delivered, and answered
+    /// `500 5.5.6 Error: message line too long`; the connection stays usable.
+    /// `None`: no limit (Postfix stores long lines as continuation records and
+    /// only `message_size_limit` bounds them). Values below 1000 are refused
+    /// by [`validate`](Self::validate).
+    pub max_text_line: Option<usize>,
     /// `smtpd_recipient_limit`.
     pub max_recipients: usize,
     /// `smtpd_soft_error_limit`: from this many errors on, each command is delayed.
@@ -155,6 +165,7 @@ impl Config {
             relay,
             max_command_line: 512,
             max_message_size: 10_240_000,
+            max_text_line: Some(1000),
             max_recipients: 1000,
             soft_error_limit: 10,
             hard_error_limit: 20,
@@ -182,6 +193,11 @@ impl Config {
         if self.max_command_line < 512 {
             return Err(SmtpError::InvalidConfig(
                 "max_command_line below 512 octets breaks RFC 5321 clients",
+            ));
+        }
+        if self.max_text_line.is_some_and(|n| n < 1000) {
+            return Err(SmtpError::InvalidConfig(
+                "max_text_line below 1000 octets breaks RFC 5321 clients (None means no limit)",
             ));
         }
         if self.hostname.is_empty() || self.hostname.bytes().any(|b| !b.is_ascii_graphic()) {

@@ -6,9 +6,13 @@
 //! "almost" sequence used for SMTP smuggling (`\n.\n`, `\r.\r\n`,
 //! `\r\n.\r\r\n`, `\r\n\x00.\r\n` …) is content. Bare `<LF>` line endings are
 //! stored as `<CR><LF>` and reported through [`DotDecoder::saw_bare_lf`], so a
-//! `reject` policy can refuse the message afterwards. Lines of any length pass
-//! through unchanged (Postfix stores them as continuation records); only the
-//! message size limit bounds them.
+//! `reject` policy can refuse the message afterwards.
+//!
+//! Line length is checked on the stored content (after unstuffing and
+//! bare-LF normalisation, `DATA` and `BDAT` alike) by [`TextLineLimit`]:
+//! RFC 5321 §4.5.3.1.6 allows 1000 octets per text line, `<CR><LF>`
+//! included. The session refuses a message with a longer line
+//! (`500 5.5.6 Error: message line too long`, `Config::max_text_line`).
 
 /// Where the decoder is in the byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +203,93 @@ impl LfNormalizer {
     }
 }
 
+/// Text line length check over stored message content, fed in any split.
+///
+/// A line is too long when its length including `<CR><LF>` exceeds the
+/// limit, i.e. when some stretch without `<LF>` (its `<CR>` included) is
+/// `limit` octets or more. An unterminated last line (possible with `BDAT`)
+/// counts as if `<CR><LF>` followed it (see [`finish`](Self::finish)).
+///
+/// Cost: no per-byte work. Each call jumps through the new content in
+/// windows that must contain an `<LF>` — the next one is due within
+/// `limit - run` octets — and finds the window's last `<LF>` with one
+/// `memrchr` (usually near the window's end): about one short search per
+/// `limit` octets of ordinary text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLineLimit {
+    /// Maximum line length including `<CR><LF>` (at least 1).
+    limit: usize,
+    /// Octets since the last `<LF>` (below `limit` unless exceeded).
+    run: usize,
+    exceeded: bool,
+}
+
+impl TextLineLimit {
+    /// A check for lines of at most `limit` octets, `<CR><LF>` included
+    /// (RFC 5321: 1000). A limit of 0 is treated as 1.
+    pub fn new(limit: usize) -> Self {
+        TextLineLimit {
+            limit: limit.max(1),
+            run: 0,
+            exceeded: false,
+        }
+    }
+
+    /// The limit (octets, `<CR><LF>` included).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Start over for a new message.
+    pub fn reset(&mut self) {
+        self.run = 0;
+        self.exceeded = false;
+    }
+
+    /// Whether a line longer than the limit has been seen.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
+    /// Check the next piece of stored content; returns [`exceeded`](Self::exceeded).
+    pub fn check(&mut self, content: &[u8]) -> bool {
+        if self.exceeded {
+            return true;
+        }
+        let mut rest = content;
+        loop {
+            // The next LF is due within `due` octets (`run < limit` holds).
+            let due = self.limit - self.run;
+            if rest.len() < due {
+                // The piece ends inside the window.
+                self.run = match memchr::memrchr(b'\n', rest) {
+                    Some(lf) => rest.len() - lf - 1,
+                    None => self.run + rest.len(),
+                };
+                return false;
+            }
+            let (window, after) = rest.split_at(due);
+            match memchr::memrchr(b'\n', window) {
+                Some(lf) => self.run = due - lf - 1,
+                None => {
+                    self.exceeded = true;
+                    return true;
+                }
+            }
+            rest = after;
+        }
+    }
+
+    /// The end of the message: an unterminated last line counts as if
+    /// `<CR><LF>` followed it. Returns [`exceeded`](Self::exceeded).
+    pub fn finish(&mut self) -> bool {
+        if !self.exceeded && self.run > 0 && self.run.saturating_add(2) > self.limit {
+            self.exceeded = true;
+        }
+        self.exceeded
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,12 +344,86 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_pass_through() {
+    fn long_lines_are_decoded_then_caught_by_the_line_limit() {
         let mut msg = vec![b'x'; 5000];
         msg.extend_from_slice(b"\r\n.\r\n");
         let (out, end, _) = decode_all(&msg);
         assert_eq!(out.len(), 5002);
         assert!(end.is_some());
+        // The decoder never cuts a line; the limit check on its output refuses it.
+        let mut limit = TextLineLimit::new(1000);
+        assert!(limit.check(&out));
+        let mut limit = TextLineLimit::new(5002);
+        assert!(!limit.check(&out) && !limit.finish());
+        let mut limit = TextLineLimit::new(5001);
+        assert!(limit.check(&out));
+    }
+
+    /// The naive per-byte definition: too long iff some LF-free stretch
+    /// reaches `limit` octets (first value), or, at the end of the message,
+    /// the unterminated last line plus CRLF exceeds it (second value).
+    fn naive_exceeds(data: &[u8], limit: usize) -> (bool, bool) {
+        let mut run = 0usize;
+        for &b in data {
+            if b == b'\n' {
+                run = 0;
+            } else {
+                run += 1;
+                if run >= limit {
+                    return (true, true);
+                }
+            }
+        }
+        (false, run > 0 && run + 2 > limit)
+    }
+
+    fn line(len_with_crlf: usize) -> Vec<u8> {
+        let mut l = vec![b'x'; len_with_crlf - 2];
+        l.extend_from_slice(b"\r\n");
+        l
+    }
+
+    #[test]
+    fn text_line_limit_boundaries() {
+        let mut ok = line(80);
+        ok.extend(line(1000));
+        ok.extend(line(2));
+        ok.extend(line(1000));
+        let mut bad = line(80);
+        bad.extend(line(1001));
+        bad.extend(line(80));
+        for (data, too_long) in [(&ok, false), (&bad, true)] {
+            // In one piece, and cut in two at every point.
+            let mut whole = TextLineLimit::new(1000);
+            assert_eq!(whole.check(data) || whole.finish(), too_long);
+            for cut in 0..=data.len() {
+                let mut l = TextLineLimit::new(1000);
+                l.check(&data[..cut]);
+                l.check(&data[cut..]);
+                assert_eq!(l.finish(), too_long, "cut at {cut}");
+            }
+        }
+        // A 1001-octet line fed one octet at a time: caught when its
+        // 1000th LF-free octet arrives, before its end.
+        let mut l = TextLineLimit::new(1000);
+        let long = line(1001);
+        for (k, b) in long.iter().enumerate() {
+            assert_eq!(l.check(std::slice::from_ref(b)), k >= 999, "octet {k}");
+        }
+        // Unterminated last line (BDAT): 998 octets + CRLF fit, 999 do not.
+        let mut l = TextLineLimit::new(1000);
+        assert!(!l.check(&[b'x'; 998]) && !l.finish());
+        let mut l = TextLineLimit::new(1000);
+        assert!(!l.check(&[b'x'; 999]) && l.finish());
+        // Reset starts over; a sticky verdict until then.
+        assert!(l.check(b"\r\n"));
+        l.reset();
+        assert!(!l.check(b"short\r\n") && !l.finish());
+        // Degenerate limits never loop: 0 acts as 1, which refuses every line.
+        let mut l = TextLineLimit::new(0);
+        assert_eq!(l.limit(), 1);
+        assert!(!l.check(b"\n\n"));
+        assert!(l.check(b"\r\n"));
     }
 
     #[test]
@@ -293,6 +458,25 @@ mod tests {
             n.push(&data[cut..], &mut out);
             prop_assert_eq!(n.saw_bare_lf(), expected.len() != data.len());
             prop_assert_eq!(out, expected);
+        }
+
+        /// The windowed check equals the per-byte definition for any limit
+        /// and any split of the content into up to eight pieces.
+        #[test]
+        fn text_line_limit_matches_naive(data in proptest::collection::vec(
+            prop_oneof![6 => Just(b'x'), 1 => Just(b'\r'), 2 => Just(b'\n')], 0..300),
+            limit in 0usize..40,
+            cuts in proptest::collection::vec(0usize..300, 0..8)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut l = TextLineLimit::new(limit);
+            let mut last = 0;
+            for cut in cuts.into_iter().chain(std::iter::once(data.len())) {
+                // After every piece, the verdict is the prefix's: as early as possible.
+                prop_assert_eq!(l.check(&data[last..cut]), naive_exceeds(&data[..cut], limit.max(1)).0);
+                last = cut;
+            }
+            prop_assert_eq!(l.finish(), naive_exceeds(&data, limit.max(1)).1);
         }
 
         #[test]

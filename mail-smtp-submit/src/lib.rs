@@ -76,8 +76,19 @@
 //! synchronization` and a close (`Config::reject_early_talk`); drivers
 //! therefore write the greeting before reading, as `mail_tls::blocking::serve` does.
 //!
+//! Limits (all in [`Config`], all answered without closing the connection):
+//! command lines of `max_command_line` octets (512, RFC 5321; longer:
+//! `500 5.5.6 Error: command line too long`); message text lines of
+//! `max_text_line` octets `<CR><LF>` included (1000, RFC 5321 §4.5.3.1.6;
+//! `None` for no limit, as Postfix), and messages of `max_message_size`
+//! octets. A message over either limit is read to its end but not handed
+//! over ([`Event::MessageAborted`], no `MessageEnd`) and answered
+//! `500 5.5.6 Error: message line too long` or `552 5.3.4 Error: message
+//! file too big`; the next transaction works. SASL response lines may be
+//! 12288 octets (RFC 4954; longer: `500 5.5.6 SASL response limit exceeded`).
+//!
 //! * [`policy`]: the relay decision as a pure function (Postfix restriction lists).
-//! * [`data`]: the smuggling-proof `DATA` decoder.
+//! * [`data`]: the smuggling-proof `DATA` decoder and the text line check.
 //! * [`parse`]: allocation-free command parsing.
 //! * STARTTLS follows `mail_proto::Session`'s contract; `mail_tls::Secured`
 //!   drives it. Listener profiles: [`Profile`].

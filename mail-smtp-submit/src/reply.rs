@@ -111,6 +111,7 @@ pub(crate) const SIZE_EXCEEDS: &[u8] = b"552 5.3.4 Message size exceeds fixed li
 pub(crate) const BAD_SIZE: &[u8] = b"501 5.5.4 Bad message size syntax\r\n";
 pub(crate) const BAD_BODY: &[u8] = b"501 5.5.4 Bad BODY keyword syntax\r\n";
 pub(crate) const TOO_BIG: &[u8] = b"552 5.3.4 Error: message file too big\r\n";
+pub(crate) const TEXT_LINE_TOO_LONG: &[u8] = b"500 5.5.6 Error: message line too long\r\n";
 pub(crate) const BARE_LF: &[u8] = b"550 5.5.2 Error: bare <LF> received\r\n";
 
 pub(crate) const TLS_FIRST: &[u8] = b"530 5.7.0 Must issue a STARTTLS command first\r\n";

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::address::parse_mailbox;
 use crate::config::{BareLf, ClientInfo, Config, TlsMode};
-use crate::data::{DotDecoder, LfNormalizer};
+use crate::data::{DotDecoder, LfNormalizer, TextLineLimit};
 use crate::parse::{
     mail_parameters, parse_command, rcpt_parameters, Command, ParamError, RcptParameters, UnsupportedParam,
 };
@@ -77,8 +77,9 @@ pub enum Event {
     /// [`SmtpSession::message_stored`] (the `250` is written only then) or
     /// [`SmtpSession::message_failed`].
     MessageEnd,
-    /// The message being received is abandoned (size limit, bare LF
-    /// rejected, RSET, TLS reset, close): discard what was received.
+    /// The message being received is abandoned (size limit, text line
+    /// limit, bare LF rejected, RSET, TLS reset, close): discard what was
+    /// received. No [`Event::MessageEnd`] follows for it.
     MessageAborted,
     /// STARTTLS was accepted: write the output, then switch to TLS
     /// (see [`Session::tls_switch`]).
@@ -199,7 +200,11 @@ struct Core {
     // Message.
     msg_active: bool,
     msg_bytes: u64,
-    too_big: bool,
+    /// The message is refused (size or line limit): the rest is read and
+    /// discarded, and this reply answers its end.
+    refused: Option<&'static [u8]>,
+    /// `Config::max_text_line` for the current message.
+    line_limit: Option<TextLineLimit>,
     decoder: DotDecoder,
     lf: LfNormalizer,
     chunk: Vec<u8>,
@@ -250,7 +255,8 @@ impl SmtpSession {
                 bdat_used: false,
                 msg_active: false,
                 msg_bytes: 0,
-                too_big: false,
+                refused: None,
+                line_limit: None,
                 decoder: DotDecoder::new(),
                 lf: LfNormalizer::new(),
                 chunk: Vec::new(),
@@ -376,7 +382,8 @@ impl SmtpSession {
         core.pending = Pending::None;
         core.msg_active = true;
         core.msg_bytes = 0;
-        core.too_big = false;
+        core.refused = None;
+        core.line_limit = core.config.max_text_line.map(TextLineLimit::new);
         core.chunk.clear();
         if core.config.received_header {
             let single = (core.rcpt_count == 1).then(|| core.rcpts[0].address.as_str());
@@ -555,8 +562,8 @@ impl SmtpSession {
                     return true;
                 }
                 core.mode = Mode::Command;
-                if core.too_big {
-                    core.reply(reply::TOO_BIG);
+                if let Some(r) = core.refused {
+                    core.reply(r);
                     core.reset_transaction();
                 } else if last {
                     core.finish_message(core.lf.saw_bare_lf());
@@ -741,7 +748,7 @@ impl Core {
         self.bdat_used = false;
         self.msg_active = false;
         self.msg_bytes = 0;
-        self.too_big = false;
+        self.refused = None;
         self.chunk.clear();
     }
 
@@ -752,19 +759,31 @@ impl Core {
         self.reset_transaction();
     }
 
-    /// Count content appended to `chunk` since `before`; enforce the size limit.
+    /// Count content appended to `chunk` since `before`; enforce the size
+    /// and text line limits.
     fn account(&mut self, before: usize) {
-        if self.too_big {
+        if self.refused.is_some() {
             self.chunk.clear();
             return;
         }
         self.msg_bytes = self.msg_bytes.saturating_add((self.chunk.len() - before) as u64);
         if self.msg_bytes > self.config.max_message_size {
-            self.too_big = true;
-            self.chunk.clear();
-            self.push(Event::MessageAborted);
-            self.msg_active = false;
+            return self.refuse(reply::TOO_BIG);
         }
+        if let Some(limit) = self.line_limit.as_mut() {
+            if limit.check(&self.chunk[before..]) {
+                self.refuse(reply::TEXT_LINE_TOO_LONG);
+            }
+        }
+    }
+
+    /// Abandon the current message: the caller discards what it got, the
+    /// rest of the content is read and dropped, `reply` answers its end.
+    fn refuse(&mut self, reply: &'static [u8]) {
+        self.refused = Some(reply);
+        self.chunk.clear();
+        self.push(Event::MessageAborted);
+        self.msg_active = false;
     }
 
     fn flush_chunk(&mut self) {
@@ -776,8 +795,12 @@ impl Core {
     }
 
     fn finish_message(&mut self, bare_lf: bool) {
-        if self.too_big {
-            self.reply(reply::TOO_BIG);
+        if self.refused.is_none() && self.line_limit.as_mut().is_some_and(TextLineLimit::finish) {
+            // An unterminated last line (BDAT) that is too long with its CRLF.
+            self.refuse(reply::TEXT_LINE_TOO_LONG);
+        }
+        if let Some(r) = self.refused {
+            self.reply(r);
             self.reset_transaction();
         } else if bare_lf && self.config.bare_lf == BareLf::Reject {
             self.abort_message();
@@ -821,7 +844,6 @@ impl Core {
                     | Command::Noop
                     | Command::Quit
                     | Command::Help
-                    | Command::Rset
                     | Command::Forbidden
             )
         {

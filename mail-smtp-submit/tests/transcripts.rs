@@ -374,16 +374,179 @@ fn smuggling_sequences_never_split_a_message() {
     }
 }
 
+const TXN: &str = "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\n";
+
 #[test]
-fn long_text_lines_pass_through() {
-    let mut s = session(config(Profile::Mta), "127.0.0.1");
-    let long = "y".repeat(5000);
+fn long_text_lines_are_refused_and_the_connection_survives() {
+    let mut c = config(Profile::Mta);
+    c.received_header = false;
+    // Exactly 1000 octets with CRLF: stored as sent.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let ok = "y".repeat(998);
+    let t = talk(&mut s, &format!("{TXN}DATA\r\nSubject: a\r\n\r\n{ok}\r\n.\r\n"));
+    assert!(
+        t.out
+            .ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as QID1\r\n"),
+        "{}",
+        t.out
+    );
+    assert_eq!(t.message_text(0), format!("Subject: a\r\n\r\n{ok}\r\n"));
+
+    // 1001 octets: the rest of the message is read and discarded (its
+    // command-like lines are never executed), one reply at its end, no
+    // message handed over, and the next transaction works.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let long = "y".repeat(999);
     let t = talk(
         &mut s,
-        &format!("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n{long}\r\n.\r\n"),
+        &format!("{TXN}DATA\r\nSubject: a\r\n\r\n{long}\r\nMAIL FROM:<x@y>\r\nRSET\r\nmore text\r\n.\r\nNOOP\r\n{TXN}DATA\r\nfine\r\n.\r\n"),
     );
+    let l = lines(&t.out);
+    assert_eq!(
+        l[3..],
+        [
+            "354 End data with <CR><LF>.<CR><LF>",
+            "500 5.5.6 Error: message line too long",
+            "250 2.0.0 Ok",
+            "250 mx.example.org",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as QID1",
+        ],
+        "{}",
+        t.out
+    );
+    assert_eq!(t.messages.len(), 1, "only the second message is stored");
+    assert_eq!(t.message_text(0), "fine\r\n");
+    let aborted = t
+        .events
+        .iter()
+        .position(|e| *e == Event::MessageAborted)
+        .expect("aborted");
+    let ended = t
+        .events
+        .iter()
+        .position(|e| *e == Event::MessageEnd)
+        .expect("second message");
+    assert!(aborted < ended);
+    assert_eq!(t.events.iter().filter(|e| **e == Event::MessageEnd).count(), 1);
+    assert!(!s.is_closed());
+
+    // Measured on the stored line: a dot-stuffed 1001-octet wire line is
+    // 1000 stored octets; a 999-octet line ended by a bare LF is stored
+    // with CRLF, 1001 octets.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let t = talk(&mut s, &format!("{TXN}DATA\r\n..{}\r\n.\r\n", "z".repeat(997)));
+    assert!(t.out.ends_with("queued as QID1\r\n"), "{}", t.out);
+    assert_eq!(t.message_text(0).len(), 1000);
+    let mut s = session(c.clone(), "127.0.0.1");
+    let t = talk(&mut s, &format!("{TXN}DATA\r\n{}\nx\r\n.\r\n", "z".repeat(999)));
+    assert!(
+        t.out.ends_with("500 5.5.6 Error: message line too long\r\n"),
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+
+    // Streamed: a long line split over many reads, refused when complete.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let mut t = talk(&mut s, &format!("{TXN}DATA\r\nSubject: a\r\n\r\n"));
+    for _ in 0..200 {
+        s.receive(b"0123456789");
+        drain(&mut s, &mut t);
+    }
+    assert!(
+        t.events.contains(&Event::MessageAborted),
+        "refused before the end of the message"
+    );
+    s.receive(b"\r\n.\r\n");
+    drain(&mut s, &mut t);
+    assert!(
+        t.out
+            .ends_with("354 End data with <CR><LF>.<CR><LF>\r\n500 5.5.6 Error: message line too long\r\n"),
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+
+    // None: no limit (Postfix), only the size limit bounds lines.
+    c.max_text_line = None;
+    let mut s = session(c, "127.0.0.1");
+    let long = "y".repeat(5000);
+    let t = talk(&mut s, &format!("{TXN}DATA\r\n{long}\r\n.\r\n"));
     assert!(t.out.ends_with("queued as QID1\r\n"));
-    assert!(t.message_text(0).ends_with(&format!("\r\n{long}\r\n")));
+    assert_eq!(t.message_text(0), format!("{long}\r\n"));
+}
+
+#[test]
+fn long_text_lines_in_bdat_chunks() {
+    let mut c = config(Profile::Mta);
+    c.received_header = false;
+    // A 1000-octet line across two chunks is fine.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let (a, b) = ("x".repeat(500), format!("{}\r\n", "x".repeat(498)));
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 500\r\n{a}BDAT {} LAST\r\n{b}", b.len()),
+    );
+    assert!(
+        t.out
+            .ends_with("250 2.0.0 Ok: 500 bytes\r\n250 2.0.0 Ok: queued as QID1\r\n"),
+        "{}",
+        t.out
+    );
+    assert_eq!(t.messages[0].len(), 1000);
+    // 1001 octets across two chunks: refused at the end of the chunk that
+    // made it too long; the transaction is over, the connection is not.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let b = format!("{}\r\n", "x".repeat(499));
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 500\r\n{a}BDAT {} LAST\r\n{b}NOOP\r\n", b.len()),
+    );
+    assert!(
+        t.out.ends_with(
+            "250 2.0.0 Ok: 500 bytes\r\n500 5.5.6 Error: message line too long\r\n250 2.0.0 Ok\r\n"
+        ),
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+    assert!(t.events.contains(&Event::MessageAborted));
+    assert!(!t.events.contains(&Event::MessageEnd));
+    // An unterminated last line counts with the CRLF it lacks: 998 fit, 999 do not.
+    for (n, ok) in [(998, true), (999, false)] {
+        let mut s = session(c.clone(), "127.0.0.1");
+        let t = talk(&mut s, &format!("{TXN}BDAT {n} LAST\r\n{}", "x".repeat(n)));
+        assert_eq!(t.out.ends_with("queued as QID1\r\n"), ok, "{n}: {}", t.out);
+        assert_eq!(
+            t.out.ends_with("500 5.5.6 Error: message line too long\r\n"),
+            !ok,
+            "{n}: {}",
+            t.out
+        );
+    }
+    // Bare LF in BDAT is stored as CRLF, and measured so.
+    let mut s = session(c, "127.0.0.1");
+    let body = format!("{}\n", "x".repeat(999));
+    let t = talk(&mut s, &format!("{TXN}BDAT {} LAST\r\n{body}", body.len()));
+    assert!(
+        t.out.ends_with("500 5.5.6 Error: message line too long\r\n"),
+        "{}",
+        t.out
+    );
+}
+
+#[test]
+fn text_line_limit_below_rfc_is_refused() {
+    let mut c = config(Profile::Mta);
+    c.max_text_line = Some(999);
+    assert!(c.validate().unwrap_err().to_string().contains("max_text_line"));
+    c.max_text_line = Some(1000);
+    c.validate().unwrap();
+    c.max_text_line = None;
+    c.validate().unwrap();
 }
 
 #[test]
@@ -525,20 +688,33 @@ fn submission_requires_starttls_first() {
         .skip_while(|l| !l.starts_with("250 CHUNKING"))
         .skip(1)
         .collect();
-    assert_eq!(
-        after_ehlo,
-        [
-            "250 2.0.0 Ok",
-            "250 2.0.0 Ok",
+    const TLS_FIRST: &str = "530 5.7.0 Must issue a STARTTLS command first";
+    // One reply per command, in order (BDAT's 4 octets are skipped, not parsed).
+    let expected = [
+        ("NOOP", "250 2.0.0 Ok"),
+        ("RSET", TLS_FIRST),
+        (
+            "HELP",
             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "530 5.7.0 Must issue a STARTTLS command first",
-            "220 2.0.0 Ready to start TLS",
-        ]
+        ),
+        ("MAIL", TLS_FIRST),
+        ("RCPT", TLS_FIRST),
+        ("DATA", TLS_FIRST),
+        ("AUTH", TLS_FIRST),
+        ("VRFY", TLS_FIRST),
+        ("BDAT", TLS_FIRST),
+        ("STARTTLS", "220 2.0.0 Ready to start TLS"),
+    ];
+    assert_eq!(after_ehlo.len(), expected.len(), "{}", t.out);
+    for (got, (cmd, want)) in after_ehlo.iter().zip(expected) {
+        assert_eq!(*got, want, "reply to {cmd} before STARTTLS on 587");
+    }
+    // HELO and QUIT are allowed too.
+    let mut s = session(config(Profile::Submission), "203.0.113.9");
+    let t = talk(&mut s, "HELO c\r\nRSET\r\nQUIT\r\n");
+    assert_eq!(
+        lines(&t.out),
+        [&format!("250 {HOST}")[..], TLS_FIRST, "221 2.0.0 Bye"]
     );
 }
 
@@ -775,4 +951,157 @@ fn helo_received_and_ehlo_resets_transaction() {
         ),
         "{m}"
     );
+}
+
+#[test]
+fn cleartext_auth_is_forgotten_after_starttls() {
+    // tls_auth_only off: PLAIN is offered and accepted in cleartext.
+    let mut c = config(Profile::Mta);
+    c.tls_auth_only = false;
+    c.mechanisms.tls_auth_only = false;
+    c.require_auth = true;
+    c.validate().unwrap();
+    let mut s = session(c.clone(), "203.0.113.9");
+    let t = talk(
+        &mut s,
+        &format!(
+            "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<ned@example.org>\r\nRSET\r\nSTARTTLS\r\n",
+            plain_ir("ned", "secret")
+        ),
+    );
+    assert!(t.out.contains("250-AUTH PLAIN LOGIN CRAM-MD5\r\n"), "{}", t.out);
+    assert!(
+        t.out.ends_with(
+            "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n250 2.0.0 Ok\r\n220 2.0.0 Ready to start TLS\r\n"
+        ),
+        "{}",
+        t.out
+    );
+    assert_eq!(s.login(), Some("ned"));
+    s.tls_established(&tls_info());
+    assert_eq!(s.login(), None, "the cleartext login is forgotten");
+    // MAIL needs AUTH again, and AUTH is allowed again (not "already authenticated").
+    let t = talk(
+        &mut s,
+        &format!(
+            "EHLO c\r\nMAIL FROM:<ned@example.org>\r\nAUTH PLAIN {}\r\nMAIL FROM:<ned@example.org>\r\n",
+            plain_ir("ned", "secret")
+        ),
+    );
+    assert!(
+        t.out.ends_with(
+            "250 CHUNKING\r\n530 5.7.0 Authentication required\r\n235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
+        ),
+        "{}",
+        t.out
+    );
+    assert_eq!(s.login(), Some("ned"));
+
+    // Without require_auth: a message after TLS is not marked authenticated.
+    c.require_auth = false;
+    let mut s = session(c, "203.0.113.9");
+    talk(
+        &mut s,
+        &format!(
+            "EHLO c\r\nAUTH PLAIN {}\r\nSTARTTLS\r\n",
+            plain_ir("ned", "secret")
+        ),
+    );
+    s.tls_established(&tls_info());
+    let t = talk(
+        &mut s,
+        "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<ned@example.org>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    assert!(t.out.ends_with("queued as QID1\r\n"), "{}", t.out);
+    let m = t.message_text(0);
+    assert!(m.contains(" with ESMTPS id QID1"), "{m}");
+    assert!(!m.contains("ESMTPSA"), "{m}");
+}
+
+#[test]
+fn plain_malformed_and_authzid_replies() {
+    let mut s = secure_submission();
+    let two_fields = b64(b"ned\0secret");
+    let empty_password = b64(b"\0ned\0");
+    let long_field = b64(format!("\0{}\0secret", "n".repeat(256)).as_bytes());
+    let t = talk(
+        &mut s,
+        &format!("AUTH PLAIN {two_fields}\r\nAUTH PLAIN {empty_password}\r\nAUTH PLAIN {long_field}\r\n"),
+    );
+    assert_eq!(
+        lines(&t.out),
+        [
+            "501 5.5.2 Error: authentication failed: PLAIN needs exactly three NUL-separated fields",
+            "501 5.5.2 Error: authentication failed: empty password",
+            "501 5.5.2 Error: authentication failed: field longer than 255 octets",
+        ]
+    );
+    assert!(t.delays.is_empty(), "malformed input is not a password guess");
+    assert_eq!(s.login(), None);
+    // authzid ≠ authcid: refused (no proxy authorization), counted as a
+    // failed attempt, even with the right password.
+    let t = talk(
+        &mut s,
+        &format!("AUTH PLAIN {}\r\nNOOP\r\n", b64(b"postmaster\0ned\0secret")),
+    );
+    assert_eq!(
+        lines(&t.out),
+        [
+            "535 5.7.8 Error: authentication failed: authentication failure",
+            "250 2.0.0 Ok"
+        ]
+    );
+    assert_eq!(t.delays, [std::time::Duration::from_secs(2)]);
+    assert!(t.events.iter().any(|e| matches!(
+        e,
+        Event::AuthFailed {
+            failure: mail_sasl::Failure::AuthorizationDenied,
+            ..
+        }
+    )));
+    assert_eq!(s.login(), None);
+    // An authzid equal to the authcid asks for nothing more.
+    let t = talk(&mut s, &format!("AUTH PLAIN {}\r\n", b64(b"ned\0ned\0secret")));
+    assert_eq!(t.out, "235 2.7.0 Authentication successful\r\n");
+    assert_eq!(s.login(), Some("ned"));
+}
+
+#[test]
+fn auth_response_line_limit_is_12288_octets() {
+    // A 12288-octet line (RFC 4954 §4) is read and decoded: the mechanism
+    // sees it (a 9216-octet PLAIN message with an over-long field).
+    let message = format!("\0ned\0{}", "x".repeat(9216 - 5));
+    let at_limit = b64(message.as_bytes());
+    assert_eq!(at_limit.len(), 12288);
+    let decoded_reply = "501 5.5.2 Error: authentication failed: field longer than 255 octets";
+    let too_long = "500 5.5.6 SASL response limit exceeded";
+    // As a continuation line.
+    let mut s = secure_submission();
+    let t = talk(
+        &mut s,
+        &format!(
+            "AUTH PLAIN\r\n{at_limit}\r\nAUTH PLAIN\r\n{at_limit}A\r\nAUTH PLAIN\r\n{}\r\nNOOP\r\n",
+            "A".repeat(20_000)
+        ),
+    );
+    assert_eq!(
+        lines(&t.out),
+        [
+            "334 ",
+            decoded_reply,
+            "334 ",
+            too_long,
+            "334 ",
+            too_long,
+            "250 2.0.0 Ok"
+        ]
+    );
+    // As an initial response on the AUTH command line.
+    let mut s = secure_submission();
+    let t = talk(
+        &mut s,
+        &format!("AUTH PLAIN {at_limit}\r\nAUTH PLAIN {at_limit}A\r\nNOOP\r\n"),
+    );
+    assert_eq!(lines(&t.out), [decoded_reply, too_long, "250 2.0.0 Ok"]);
+    assert!(!s.is_closed());
 }
