@@ -48,6 +48,8 @@ pub struct Config {
     pub limits: Limits,
     /// Consecutive `BAD` commands tolerated before `* BYE`.
     pub max_bad_commands: u32,
+    /// DIGEST-MD5 realm; empty means the host name.
+    pub realm: String,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             nonce_seed,
             limits: Limits::default(),
             max_bad_commands: 20,
+            realm: String::new(),
         }
     }
 }
@@ -368,6 +371,10 @@ const PRIVACY_REQUIRED: &str =
     "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.";
 const AUTH_FAILED: &str = "NO [AUTHENTICATIONFAILED] Authentication failed.";
 const MAX_LIST_PATTERN: usize = 1024;
+/// The mechanism the `LOGIN` command is reported (and verified) as: a
+/// plaintext password login, which Dovecot logs as `method=PLAIN`. It keeps
+/// `AUTHENTICATE LOGIN` (mechanism LOGIN) apart in events and logs.
+const LOGIN_COMMAND_MECHANISM: Mechanism = Mechanism::Plain;
 
 fn mailbox_name(raw: &[u8]) -> String {
     let name = String::from_utf8_lossy(raw).into_owned();
@@ -1155,19 +1162,19 @@ impl Core {
         let (Ok(user), Ok(pass)) = (std::str::from_utf8(username), std::str::from_utf8(password)) else {
             return self.auth_failed(
                 tag,
-                Mechanism::Login,
+                LOGIN_COMMAND_MECHANISM,
                 Failure::Malformed("user name or password is not UTF-8"),
             );
         };
         if user.is_empty() || pass.is_empty() {
             return self.auth_failed(
                 tag,
-                Mechanism::Login,
+                LOGIN_COMMAND_MECHANISM,
                 Failure::Malformed("empty user name or password"),
             );
         }
         self.events.push_back(Event::AuthVerify(VerifyRequest {
-            mechanism: Mechanism::Login,
+            mechanism: LOGIN_COMMAND_MECHANISM,
             authcid: user.to_owned(),
             authzid: None,
             proof: Proof::Password(Zeroizing::new(pass.to_owned())),
@@ -1183,15 +1190,15 @@ impl Core {
             VerifyOutcome::Success { .. } => {
                 self.authenticated(
                     &tag,
-                    Mechanism::Login,
+                    LOGIN_COMMAND_MECHANISM,
                     Identity {
                         authcid: user,
                         authzid: None,
                     },
                 );
             }
-            VerifyOutcome::Temporary => self.auth_failed(&tag, Mechanism::Login, Failure::Temporary),
-            _ => self.auth_failed(&tag, Mechanism::Login, Failure::BadCredentials),
+            VerifyOutcome::Temporary => self.auth_failed(&tag, LOGIN_COMMAND_MECHANISM, Failure::Temporary),
+            _ => self.auth_failed(&tag, LOGIN_COMMAND_MECHANISM, Failure::BadCredentials),
         }
     }
 
@@ -1218,9 +1225,8 @@ impl Core {
             }
         };
         let nonce = self.next_nonce();
-        let hostname = self.config.hostname.clone();
-        let mut ctx = ExchangeContext::new("imap", &hostname, nonce);
-        ctx.realm = "";
+        let mut ctx = ExchangeContext::new("imap", &self.config.hostname, nonce);
+        ctx.realm = &self.config.realm;
         let (exchange, step) = Exchange::start(mech, ir.as_deref(), &ctx);
         self.auth_step(tag.to_vec(), exchange, step);
     }
@@ -1444,7 +1450,7 @@ impl Core {
         let mut out = Vec::new();
         for i in (0..sel.view.messages.len()).rev() {
             let m = sel.view.messages[i];
-            if m.flags.contains(Flags::DELETED) && only.map_or(true, |s| s.contains(m.uid, max)) {
+            if m.flags.contains(Flags::DELETED) && only.is_none_or(|s| s.contains(m.uid, max)) {
                 sel.view.messages.remove(i);
                 gone.push(m.uid);
                 out.extend_from_slice(b"* ");
@@ -1842,5 +1848,50 @@ fn date_matches(cmp: DateCmp, day: i64, wanted: i64) -> bool {
         DateCmp::Before => day < wanted,
         DateCmp::On => day == wanted,
         DateCmp::Since => day >= wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use mail_sasl::MechanismSet;
+
+    /// The decoded DIGEST-MD5 challenge of `AUTHENTICATE DIGEST-MD5` on a
+    /// session with `realm` configured (host name `imap.example.test`).
+    fn digest_challenge(realm: &str) -> String {
+        let backend = BackendCapabilities {
+            plaintext: true,
+            secret_mechanisms: MechanismSet::from_slice(&[Mechanism::DigestMd5]),
+        };
+        let mut config = Config::new("imap.example.test", backend, [7; 16]);
+        config.implicit_tls = true;
+        config.mechanisms.enabled = MechanismSet::from_slice(&[Mechanism::Plain, Mechanism::DigestMd5]);
+        config.realm = realm.to_owned();
+        let mut session = ImapSession::new(config);
+        let greeting = String::from_utf8(session.take_output()).unwrap();
+        assert!(greeting.contains("AUTH=DIGEST-MD5"), "{greeting}");
+        session.receive(b"a AUTHENTICATE DIGEST-MD5\r\n");
+        assert!(session.next_event().is_none());
+        let out = String::from_utf8(session.take_output()).unwrap();
+        let b64 = out
+            .strip_prefix("+ ")
+            .and_then(|s| s.strip_suffix("\r\n"))
+            .unwrap_or_else(|| panic!("not a continuation: {out:?}"));
+        let challenge = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        String::from_utf8(challenge).unwrap()
+    }
+
+    #[test]
+    fn digest_md5_challenge_carries_the_configured_realm() {
+        let challenge = digest_challenge("example.test");
+        assert!(challenge.contains("realm=\"example.test\""), "{challenge}");
+        assert!(!challenge.contains("imap.example.test"), "{challenge}");
+    }
+
+    #[test]
+    fn digest_md5_realm_defaults_to_the_host_name() {
+        let challenge = digest_challenge("");
+        assert!(challenge.contains("realm=\"imap.example.test\""), "{challenge}");
     }
 }

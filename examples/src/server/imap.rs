@@ -57,6 +57,12 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.mechanisms.tls_auth_only =
         !super::connection::cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
+    config.realm = shared
+        .config
+        .auth
+        .realm
+        .clone()
+        .unwrap_or_else(|| shared.hostname.clone());
     let session = ImapSession::new(config);
     let secured = super::connection::secure(session, tls, &listener.tls);
     let host = Host { shared: &shared };
@@ -84,12 +90,14 @@ fn on_event(imap: &ImapSession, event: Event, rip: std::net::IpAddr, lip: std::n
     let tls = if imap.is_secure() { ", TLS" } else { "" };
     match event {
         Event::AuthSucceeded { mechanism, identity } => {
+            let mechanism = mechanism.name();
             tracing::info!(
                 "imap-login: Login: user=<{}>, method={mechanism}, rip={rip}, lip={lip}{tls}",
                 log_safe(identity.authorized_user())
             );
         }
         Event::AuthFailed { mechanism, .. } => {
+            let mechanism = mechanism.name();
             tracing::info!(
                 "imap-login: Aborted login (auth failed): method={mechanism}, rip={rip}, lip={lip}{tls}"
             );

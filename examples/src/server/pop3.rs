@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_pop3::{Config, Event, Pop3Session};
+use mail_pop3::{AuthMethod, Config, Event, Pop3Session};
 use mail_sasl::{StoredSecret, VerifyOutcome, VerifyRequest};
 use mail_tls::tokio::Action;
 
@@ -91,16 +91,27 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     }
 }
 
+/// The `method=` of a login line, as Dovecot prints it: `USER`/`PASS`
+/// is a plaintext password login, `PLAIN`; APOP and SASL keep their names.
+fn method_name(method: &AuthMethod) -> String {
+    match method {
+        AuthMethod::UserPass => "PLAIN".into(),
+        other => other.to_string(),
+    }
+}
+
 fn on_event(pop: &Pop3Session, event: Event, rip: std::net::IpAddr, lip: std::net::IpAddr) -> Action {
     let tls = if pop.is_secure() { ", TLS" } else { "" };
     match event {
         Event::AuthSucceeded { method, identity } => {
+            let method = method_name(&method);
             tracing::info!(
                 "pop3-login: Login: user=<{}>, method={method}, rip={rip}, lip={lip}{tls}",
                 log_safe(identity.authorized_user())
             );
         }
         Event::AuthFailed { method, user, .. } => {
+            let method = method_name(&method);
             tracing::info!(
                 "pop3-login: Aborted login (auth failed): user=<{}>, method={method}, rip={rip}, lip={lip}{tls}",
                 log_safe(user.as_deref().unwrap_or(""))

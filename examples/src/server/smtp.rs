@@ -9,6 +9,7 @@ use mail_smtp_submit::policy::RelayPolicy;
 use mail_smtp_submit::{BareLf, ClientInfo, Config, Event, Profile, Reply, SmtpSession, TlsMode};
 use mail_tls::tokio::Action;
 
+use super::config::SmtpListener;
 use super::log_safe;
 use super::runtime::{Accepted, Shared};
 use super::spool::{Envelope, Incoming};
@@ -43,6 +44,10 @@ pub fn session_config(shared: &Shared, index: usize) -> Config {
         .clone()
         .unwrap_or_else(|| shared.hostname.clone());
     c.max_message_size = shared.config.message_size_limit;
+    c.max_text_line = match shared.config.limits.smtp_max_text_line {
+        0 => None,
+        n => Some(n),
+    };
     c.bare_lf = if l.bare_newline == "reject" {
         BareLf::Reject
     } else {
@@ -62,6 +67,18 @@ pub fn session_config(shared: &Shared, index: usize) -> Config {
     c
 }
 
+/// The name of a listener's profile, as the logs print it
+/// (`listener=submission`): `submissions` for implicit TLS (465),
+/// `submission` when STARTTLS is mandatory or AUTH is required (587),
+/// `smtp` otherwise (port 25 style: TLS `none`/`may`, no AUTH required).
+pub fn listener_name(listener: &SmtpListener) -> &'static str {
+    match (listener.tls.as_str(), listener.require_auth) {
+        ("wrapper", _) => "submissions",
+        ("encrypt", _) | (_, true) => "submission",
+        _ => "smtp",
+    }
+}
+
 /// A short random queue id (hex), as Postfix's.
 fn queue_id() -> String {
     format!("{:010X}", rand::random::<u64>() & 0xff_ffff_ffff)
@@ -71,6 +88,17 @@ fn queue_id() -> String {
 struct Transaction {
     id: String,
     incoming: Option<Incoming>,
+}
+
+/// What one connection remembers between events.
+#[derive(Default)]
+struct Connection {
+    /// The message in flight.
+    tx: Option<Transaction>,
+    /// The mechanism of the last successful AUTH, for the queue id line's
+    /// `sasl_method=` (printed only while the session still has a login:
+    /// STARTTLS forgets it).
+    sasl_method: Option<String>,
 }
 
 /// Serve one SMTP connection.
@@ -84,7 +112,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     } = accepted;
     let _slot = slot;
     let ip = peer.ip();
-    let listener = shared.config.smtp[index].listen.clone();
+    let listener = listener_name(&shared.config.smtp[index]);
     tracing::info!("smtpd: connect from [{ip}]:{} listener={listener}", peer.port());
     let configs = shared.smtp_configs.get_or_init(|| {
         (0..shared.config.smtp.len())
@@ -95,7 +123,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     session.set_nonce_seed(Shared::nonce_seed());
     let tls = shared.tls.as_ref().map(|t| t.smtp.clone());
     let secured = super::connection::secure(session, tls, &shared.config.smtp[index].tls);
-    let mut tx: Option<Transaction> = None;
+    let mut conn = Connection::default();
     let result = super::connection::serve(
         "smtpd",
         stream,
@@ -103,10 +131,10 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         ip,
         Duration::from_secs(shared.config.limits.smtp_idle_timeout),
         initial_input,
-        |session, event| on_event(&shared, ip, session, event, &mut tx),
+        |session, event| on_event(&shared, ip, session, event, &mut conn),
     )
     .await;
-    if let Some(t) = tx.take() {
+    if let Some(t) = conn.tx.take() {
         if let Some(incoming) = t.incoming {
             incoming.abort();
         }
@@ -122,19 +150,16 @@ fn on_event(
     ip: std::net::IpAddr,
     session: &mut SmtpSession,
     event: Event,
-    tx: &mut Option<Transaction>,
+    conn: &mut Connection,
 ) -> Action {
+    let tx = &mut conn.tx;
     match event {
         Event::AuthVerify(request) => {
             let outcome = tokio::task::block_in_place(|| shared.backend.verify(&request));
             let _ = session.auth_verified(outcome);
         }
-        Event::AuthSucceeded { mechanism, identity } => {
-            tracing::info!(
-                "smtpd: client=[{ip}], sasl_method={mechanism}, sasl_username={}",
-                log_safe(identity.authorized_user())
-            );
-        }
+        // Logged with the queue id (`client=…, sasl_method=…`), as Postfix does.
+        Event::AuthSucceeded { mechanism, .. } => conn.sasl_method = Some(mechanism.to_string()),
         Event::AuthFailed { mechanism, .. } => {
             tracing::info!("smtpd: warning: [{ip}]: SASL {mechanism} authentication failed");
         }
@@ -204,7 +229,7 @@ fn on_event(
                 }
             }
         }
-        Event::MessageEnd => finish_message(shared, ip, session, tx),
+        Event::MessageEnd => finish_message(shared, ip, session, conn),
         Event::MessageAborted => {
             if let Some(Transaction {
                 incoming: Some(incoming),
@@ -221,13 +246,8 @@ fn on_event(
     Action::Continue
 }
 
-fn finish_message(
-    shared: &Shared,
-    ip: std::net::IpAddr,
-    session: &mut SmtpSession,
-    tx: &mut Option<Transaction>,
-) {
-    let Some(Transaction { id, incoming }) = tx.take() else {
+fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSession, conn: &mut Connection) {
+    let Some(Transaction { id, incoming }) = conn.tx.take() else {
         let _ = session.message_failed(Reply::queue_write_error());
         return;
     };
@@ -254,13 +274,14 @@ fn finish_message(
     let nrcpt = session.recipients().len();
     match tokio::task::block_in_place(|| incoming.commit(&shared.spool, &id, &envelope)) {
         Ok(_) => {
-            tracing::info!(
-                "smtpd: {id}: client=[{ip}]{}",
-                session
-                    .login()
-                    .map(|l| format!(", sasl_username={}", log_safe(l)))
-                    .unwrap_or_default()
-            );
+            let sasl = match (session.login(), conn.sasl_method.as_deref()) {
+                (Some(user), Some(method)) => {
+                    format!(", sasl_method={method}, sasl_username={}", log_safe(user))
+                }
+                (Some(user), None) => format!(", sasl_username={}", log_safe(user)),
+                (None, _) => String::new(),
+            };
+            tracing::info!("smtpd: {id}: client=[{ip}]{sasl}");
             tracing::info!(
                 "smtpd: {id}: from=<{}>, size={size}, nrcpt={nrcpt}",
                 log_safe(&sender)
