@@ -52,9 +52,12 @@ enum Command {
         /// Scheme: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, CRAM-MD5, DIGEST-MD5, PLAIN.
         #[arg(long, default_value = "SHA512-CRYPT")]
         scheme: String,
-        /// DIGEST-MD5 realm (H(A1) depends on it).
-        #[arg(long, default_value = "")]
-        realm: String,
+        /// DIGEST-MD5 realm (H(A1) depends on it). Default: the realm the
+        /// server checks with: `[auth] realm` (else `myhostname`) of
+        /// `--config FILE`, else the system host name (the embedded
+        /// default's); for USER@DOMAIN, DOMAIN (Dovecot's convention).
+        #[arg(long)]
+        realm: Option<String>,
         /// User name.
         user: String,
     },
@@ -71,7 +74,7 @@ fn main() -> ExitCode {
             hostname,
             extra_names,
         }) => genkey(days, &out_dir, hostname, extra_names),
-        Some(Command::Passwd { scheme, realm, user }) => passwd(&scheme, &realm, &user),
+        Some(Command::Passwd { scheme, realm, user }) => passwd(&scheme, realm, &user, cli.config),
         Some(Command::CheckConfig) => check_config(cli.config),
         None => run(cli.config),
     }
@@ -100,13 +103,29 @@ fn genkey(days: u32, out_dir: &std::path::Path, hostname: String, extra: Vec<Str
     }
 }
 
-fn passwd(scheme: &str, realm: &str, user: &str) -> ExitCode {
-    let scheme: mail_sasl::passwd_file::Scheme = match scheme.parse() {
+fn passwd(scheme: &str, realm: Option<String>, user: &str, config: Option<PathBuf>) -> ExitCode {
+    use mail_sasl::passwd_file::Scheme;
+    let scheme: Scheme = match scheme.parse() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mail-server passwd: {e}");
             return ExitCode::from(1);
         }
+    };
+    // Only DIGEST-MD5 hashes depend on the realm: the other schemes need no
+    // configuration. The server checks a password against the hash of a
+    // user without '@' with its realm, and `user@domain` as user:domain
+    // (Dovecot's convention, what `hash_password` does with realm "").
+    let realm = match (realm, scheme) {
+        (Some(realm), _) => realm,
+        (None, Scheme::DigestMd5) if !user.contains('@') => match server_realm(config) {
+            Ok(realm) => realm,
+            Err(e) => {
+                eprintln!("mail-server passwd: configuration error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        (None, _) => String::new(),
     };
     let mut password = String::new();
     if std::io::stdin().lock().read_line(&mut password).is_err() {
@@ -118,7 +137,7 @@ fn passwd(scheme: &str, realm: &str, user: &str) -> ExitCode {
         eprintln!("mail-server passwd: empty password on stdin");
         return ExitCode::from(1);
     }
-    match mail_sasl::passwd_file::hash_password(scheme, user, password, realm) {
+    match mail_sasl::passwd_file::hash_password(scheme, user, password, &realm) {
         Ok(hash) => {
             println!("{user}:{hash}");
             ExitCode::SUCCESS
@@ -128,6 +147,20 @@ fn passwd(scheme: &str, realm: &str, user: &str) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The DIGEST-MD5 realm the server would check with: that of `config`, or
+/// of the embedded default (whose `myhostname` is the system host name).
+fn server_realm(config: Option<PathBuf>) -> Result<String, mail_examples::server::config::ConfigError> {
+    let config = match config {
+        Some(path) => Config::load(&path)?,
+        None => {
+            let state_dir = std::path::Path::new("mail-data");
+            let text = bootstrap::default_config_text(state_dir, &bootstrap::system_hostname());
+            Config::parse(&text, state_dir)?
+        }
+    };
+    Ok(config.digest_realm())
 }
 
 fn load(config: Option<PathBuf>) -> Result<(Config, bootstrap::FirstStart), ExitCode> {
@@ -150,6 +183,12 @@ fn check_config(config: Option<PathBuf>) -> ExitCode {
         Ok((c, _)) => c,
         Err(code) => return code,
     };
+    // The same checks as the start (certificate, key permissions, passwd
+    // file, backend, socket owner), without binding or creating anything.
+    if let Err(e) = mail_examples::server::runtime::check(&config) {
+        eprintln!("mail-server: configuration error: {e}");
+        return ExitCode::from(1);
+    }
     print!("{}", mail_examples::server::describe(&config));
     ExitCode::SUCCESS
 }

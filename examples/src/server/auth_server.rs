@@ -16,8 +16,39 @@ use tokio::net::UnixListener;
 use super::config::{AuthServerSection, ConfigError};
 use super::runtime::Shared;
 
-/// Bind the socket with the configured mode and owner.
-pub fn bind(section: &AuthServerSection) -> Result<UnixListener, ConfigError> {
+/// The socket's owner and group, resolved from `[auth_server] user`/`group`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketOwner {
+    /// Numeric id of `user`, when set.
+    pub uid: Option<u32>,
+    /// Numeric id of `group`, when set.
+    pub gid: Option<u32>,
+}
+
+/// Resolve `user`/`group` to ids: a configuration check (exit 1), done by
+/// `check-config` and before anything is bound.
+pub fn resolve_owner(section: &AuthServerSection) -> Result<SocketOwner, ConfigError> {
+    let uid = match &section.user {
+        Some(user) => Some(lookup_id("/etc/passwd", user).ok_or_else(|| {
+            ConfigError(format!(
+                "auth_server.user: no such user {user:?} (not in /etc/passwd)"
+            ))
+        })?),
+        None => None,
+    };
+    let gid = match &section.group {
+        Some(group) => Some(lookup_id("/etc/group", group).ok_or_else(|| {
+            ConfigError(format!(
+                "auth_server.group: no such group {group:?} (not in /etc/group)"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(SocketOwner { uid, gid })
+}
+
+/// Bind the socket with the configured mode and `owner` (from [`resolve_owner`]).
+pub fn bind(section: &AuthServerSection, owner: SocketOwner) -> Result<UnixListener, ConfigError> {
     let path = &section.socket;
     let err = |what: &str, e: &dyn std::fmt::Display| {
         ConfigError(format!("auth_server.socket: {what} {}: {e}", path.display()))
@@ -31,22 +62,8 @@ pub fn bind(section: &AuthServerSection) -> Result<UnixListener, ConfigError> {
         u32::from_str_radix(section.mode.trim_start_matches("0o"), 8).map_err(|e| err("bad mode for", &e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| err("cannot chmod", &e))?;
-    let uid = match &section.user {
-        Some(user) => Some(
-            lookup_id("/etc/passwd", user)
-                .ok_or_else(|| ConfigError(format!("auth_server.user: no such user {user:?}")))?,
-        ),
-        None => None,
-    };
-    let gid = match &section.group {
-        Some(group) => Some(
-            lookup_id("/etc/group", group)
-                .ok_or_else(|| ConfigError(format!("auth_server.group: no such group {group:?}")))?,
-        ),
-        None => None,
-    };
-    if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::chown(path, uid, gid).map_err(|e| err("cannot chown", &e))?;
+    if owner.uid.is_some() || owner.gid.is_some() {
+        std::os::unix::fs::chown(path, owner.uid, owner.gid).map_err(|e| err("cannot chown", &e))?;
     }
     Ok(listener)
 }
@@ -76,12 +93,7 @@ pub async fn serve(shared: Arc<Shared>, listener: UnixListener) {
         connection_id = connection_id.wrapping_add(1);
         let mut config = ServerConfig::new(offered, shared.hostname.clone(), Shared::nonce_seed());
         config.tls_auth_only = true;
-        config.realm = shared
-            .config
-            .auth
-            .realm
-            .clone()
-            .unwrap_or_else(|| shared.hostname.clone());
+        config.realm = shared.config.digest_realm();
         config.server_pid = std::process::id();
         config.connection_id = connection_id;
         let shared = Arc::clone(&shared);
@@ -151,5 +163,21 @@ mod tests {
         assert_eq!(super::lookup_id("/etc/passwd", "root"), Some(0));
         assert_eq!(super::lookup_id("/etc/group", "root"), Some(0));
         assert_eq!(super::lookup_id("/etc/passwd", "no-such-user-here"), None);
+    }
+
+    #[test]
+    fn unknown_owner_is_a_configuration_error_naming_the_key() {
+        let section = |user: Option<&str>, group: Option<&str>| crate::server::config::AuthServerSection {
+            socket: "/nonexistent/auth".into(),
+            mode: "0660".into(),
+            user: user.map(String::from),
+            group: group.map(String::from),
+        };
+        let e = super::resolve_owner(&section(Some("no-such-user-here"), None)).unwrap_err();
+        assert!(e.0.starts_with("auth_server.user: "), "{e}");
+        let e = super::resolve_owner(&section(None, Some("no-such-group-here"))).unwrap_err();
+        assert!(e.0.starts_with("auth_server.group: "), "{e}");
+        let ok = super::resolve_owner(&section(Some("root"), Some("root"))).unwrap();
+        assert_eq!((ok.uid, ok.gid), (Some(0), Some(0)));
     }
 }

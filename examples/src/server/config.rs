@@ -99,6 +99,12 @@ pub struct LimitsSection {
     /// rest; see `scripts/bench-e2e.sh` for the measurement).
     #[serde(default)]
     pub worker_threads: usize,
+    /// Longest message text line in octets, CRLF included (RFC 5321
+    /// §4.5.3.1.6: 1000, the default; at least 1000); a longer one gets
+    /// `500 5.5.6 Error: message line too long`. 0: no limit (Postfix stores
+    /// long lines as continuation records).
+    #[serde(default = "default_smtp_max_text_line")]
+    pub smtp_max_text_line: usize,
 }
 
 impl Default for LimitsSection {
@@ -112,6 +118,9 @@ fn default_max_connections() -> usize {
 }
 fn default_max_connections_per_ip() -> usize {
     50
+}
+fn default_smtp_max_text_line() -> usize {
+    1000
 }
 fn default_smtp_idle() -> u64 {
     300
@@ -350,14 +359,43 @@ impl Config {
 
     /// Parse and validate configuration text; relative paths are joined to `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            ConfigError(
-                e.message().to_owned() + &e.span().map(|s| line_hint(text, s.start)).unwrap_or_default(),
-            )
-        })?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                // One line: the key (when the error is about one), the problem, the line.
+                let message = inner
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let line = inner.span().map(|s| line_hint(text, s.start)).unwrap_or_default();
+                if path == "." || path.is_empty() {
+                    ConfigError(format!("{message}{line}"))
+                } else {
+                    ConfigError(format!("{path}: {message}{line}"))
+                }
+            })?;
         config.resolve_paths(base);
         config.validate()?;
         Ok(config)
+    }
+
+    /// `myhostname`, or the system's host name when it is not set: the name
+    /// the server greets with (and the default DIGEST-MD5 realm).
+    pub fn hostname(&self) -> String {
+        self.myhostname
+            .clone()
+            .unwrap_or_else(super::bootstrap::system_hostname)
+    }
+
+    /// The DIGEST-MD5 realm the server checks `{DIGEST-MD5}` hashes with:
+    /// `[auth] realm`, else [`Config::hostname`]. `mail-server passwd`
+    /// hashes with the same realm.
+    pub fn digest_realm(&self) -> String {
+        self.auth.realm.clone().unwrap_or_else(|| self.hostname())
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -401,6 +439,12 @@ impl Config {
             if value == 0 {
                 return Err(err(key, "must be greater than 0"));
             }
+        }
+        if (1..1000).contains(&self.limits.smtp_max_text_line) {
+            return Err(err(
+                "limits.smtp_max_text_line",
+                "must be at least 1000 (RFC 5321), or 0 for no limit",
+            ));
         }
         if !matches!(self.delivery.as_str(), "maildir" | "discard") {
             return Err(err(
@@ -497,6 +541,8 @@ impl Config {
                     ));
                 }
             }
+            open_relay_guard(&l.recipient_restrictions)
+                .map_err(|problem| err(&format!("{key}.recipient_restrictions"), problem))?;
         }
         for (proto, listeners) in [("pop3", &self.pop3), ("imap", &self.imap)] {
             for (i, l) in listeners.iter().enumerate() {
@@ -537,6 +583,31 @@ pub const RESTRICTIONS: &[(&str, Restriction)] = &[
 /// The restriction called `name`, if known.
 pub fn restriction(name: &str) -> Option<Restriction> {
     RESTRICTIONS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+/// Postfix refuses to start when `smtpd_recipient_restrictions` cannot
+/// reject a relay attempt; so do we. The list is evaluated in order and the
+/// first `permit`/`reject` decides, so an unconditional `permit` before any
+/// `reject_unauth_destination`/`reject` lets everyone relay as well.
+fn open_relay_guard(restrictions: &[String]) -> Result<(), String> {
+    for name in restrictions {
+        match name.as_str() {
+            "reject_unauth_destination" | "reject" => return Ok(()),
+            "permit" => {
+                return Err(
+                    "\"permit\" comes before any \"reject_unauth_destination\" or \"reject\": \
+                     this would be an open relay"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Err(
+        "contains neither \"reject_unauth_destination\" nor \"reject\": this would be an open relay \
+         (Postfix refuses such a list too)"
+            .into(),
+    )
 }
 
 fn line_hint(text: &str, offset: usize) -> String {
@@ -647,5 +718,97 @@ allow_cleartext_auth = "trusted"
             "{unknown}"
         );
         assert!(problem("[auth]\npasswd_file=\"u\"\n[[imap]]\nlisten=\"127.0.0.1:1\"\ntls=\"none\"\nallow_cleartext_auth=\"sometimes\"").contains("allow_cleartext_auth"));
+    }
+
+    const SMTP_NONE: &str = "[auth]\npasswd_file=\"u\"\n[[smtp]]\nlisten=\"127.0.0.1:25\"\ntls=\"none\"\n";
+
+    #[test]
+    fn a_type_error_is_one_line_naming_the_key() {
+        let p = problem(&format!("{SMTP_NONE}tls_auth_only = \"yes\"\n"));
+        assert!(p.starts_with("smtp[0].tls_auth_only: "), "{p}");
+        assert!(p.contains("expected a boolean") && p.contains("(line 6)"), "{p}");
+        assert!(!p.contains('\n'), "{p:?}");
+        let p = problem("[limits]\nmax_connections = \"many\"\n");
+        assert!(p.starts_with("limits.max_connections: "), "{p}");
+        assert!(!p.contains('\n'), "{p:?}");
+    }
+
+    #[test]
+    fn text_line_limit_is_1000_by_default_at_least_1000_or_off() {
+        let c = Config::parse(SMTP_NONE, Path::new("/x")).unwrap();
+        assert_eq!(c.limits.smtp_max_text_line, 1000);
+        for (value, ok) in [(0, true), (1000, true), (4096, true), (999, false), (1, false)] {
+            let text = format!("[limits]\nsmtp_max_text_line = {value}\n{SMTP_NONE}");
+            match Config::parse(&text, Path::new("/x")) {
+                Ok(c) => assert!(ok && c.limits.smtp_max_text_line == value, "{value}"),
+                Err(e) => assert!(
+                    !ok && e.0.starts_with("limits.smtp_max_text_line: "),
+                    "{value}: {}",
+                    e.0
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_its_line_number() {
+        for text in [
+            "myhostname = \"unterminated\n[auth]\npasswd_file=\"u\"\n",
+            "[auth\npasswd_file=\"u\"\n",
+            "myhostname = \n",
+            "[auth]\npasswd_file=\"u\"\npasswd_file=\"v\"\n",
+        ] {
+            let p = problem(text);
+            assert!(!p.contains('\n'), "{text:?} gave {p:?}");
+            assert!(p.contains("(line "), "{text:?} gave {p:?}");
+        }
+        let p = problem("[auth]\npasswd_file=\"u\"\npasswd_file=\"v\"\n");
+        assert!(p.contains("(line 3)"), "{p}");
+    }
+
+    #[test]
+    fn recipient_restrictions_that_cannot_refuse_relaying_are_refused() {
+        for list in [
+            "[]",
+            "[\"permit_mynetworks\"]",
+            "[\"permit_mynetworks\", \"permit_sasl_authenticated\"]",
+            "[\"permit\", \"reject_unauth_destination\"]",
+            "[\"permit_sasl_authenticated\", \"permit\", \"reject\"]",
+        ] {
+            let p = problem(&format!("{SMTP_NONE}recipient_restrictions = {list}\n"));
+            assert!(
+                p.starts_with("smtp[0].recipient_restrictions: ") && p.contains("open relay"),
+                "{list}: {p}"
+            );
+        }
+        let second = problem(&format!(
+            "{SMTP_NONE}[[smtp]]\nlisten=\"127.0.0.1:26\"\ntls=\"none\"\nrecipient_restrictions=[\"permit_mynetworks\"]\n"
+        ));
+        assert!(second.starts_with("smtp[1].recipient_restrictions: "), "{second}");
+        for list in [
+            "[\"permit_mynetworks\", \"reject_unauth_destination\"]",
+            "[\"permit_sasl_authenticated\", \"reject\"]",
+            "[\"reject_unauth_destination\", \"permit\"]",
+            "[\"reject_sender_login_mismatch\", \"permit_mynetworks\", \"permit_sasl_authenticated\", \"reject_unauth_destination\"]",
+        ] {
+            let text = format!("{SMTP_NONE}recipient_restrictions = {list}\n");
+            assert!(Config::parse(&text, Path::new("/x")).is_ok(), "{list}");
+        }
+        // The default list passes.
+        assert!(Config::parse(SMTP_NONE, Path::new("/x")).is_ok());
+    }
+
+    #[test]
+    fn the_realm_is_the_configured_one_else_myhostname() {
+        let c = Config::parse(FULL, Path::new("/x")).unwrap();
+        assert_eq!(c.digest_realm(), "example.test");
+        let c = Config::parse(
+            "myhostname = \"mx.example.test\"\n[auth]\npasswd_file=\"u\"\n",
+            Path::new("/x"),
+        )
+        .unwrap();
+        assert_eq!(c.digest_realm(), "mx.example.test");
+        let c = Config::parse("[auth]\npasswd_file=\"u\"\n", Path::new("/x")).unwrap();
+        assert_eq!(c.digest_realm(), crate::server::bootstrap::system_hostname());
     }
 }

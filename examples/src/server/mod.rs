@@ -24,11 +24,7 @@ use config::{CleartextAuth, Config};
 /// The effective listeners and policy, as `check-config` prints them.
 pub fn describe(config: &Config) -> String {
     let mut out = String::new();
-    let hostname = config
-        .myhostname
-        .clone()
-        .unwrap_or_else(bootstrap::system_hostname);
-    let _ = writeln!(out, "myhostname = {hostname}");
+    let _ = writeln!(out, "myhostname = {}", config.hostname());
     let _ = writeln!(out, "state_dir = {}", config.state_dir.display());
     let _ = writeln!(out, "mydestination = {}", config.mydestination.join(", "));
     let _ = writeln!(out, "relay_domains = {}", config.relay_domains.join(", "));
@@ -37,9 +33,10 @@ pub fn describe(config: &Config) -> String {
     let _ = writeln!(out, "delivery = {}", config.delivery);
     let _ = writeln!(
         out,
-        "auth: backend={} mechanisms={} failure_delay={}ms max_failures={}",
+        "auth: backend={} mechanisms={} realm={} failure_delay={}ms max_failures={}",
         config.auth.backend,
         config.auth.mechanisms.join(" "),
+        config.digest_realm(),
         config.auth.failure_delay_ms,
         config.auth.max_failures_per_connection
     );
@@ -53,11 +50,7 @@ pub fn describe(config: &Config) -> String {
         config.limits.imap_idle_timeout
     );
     for l in &config.smtp {
-        let profile = match (l.tls.as_str(), l.require_auth) {
-            ("wrapper", _) => "submissions",
-            ("encrypt", true) => "submission",
-            _ => "mta",
-        };
+        let profile = smtp::listener_name(l);
         let tls_auth_only = l.tls_auth_only || matches!(l.tls.as_str(), "encrypt" | "wrapper");
         let _ = writeln!(
             out,

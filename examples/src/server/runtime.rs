@@ -2,6 +2,7 @@
 //! connection limits, PROXY protocol, TLS per protocol, graceful shutdown.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +14,11 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::auth_server::SocketOwner;
 use super::config::{Config, ConfigError};
 use super::limits::{ConnectionLimits, Refusal, Slot};
+use super::proxy;
 use super::spool::Spool;
-use super::{bootstrap, proxy};
 
 /// Everything the connections of one server share.
 pub struct Shared {
@@ -42,6 +44,128 @@ pub struct Shared {
     pub limits: Arc<ConnectionLimits>,
     /// The SMTP session configuration of each `[[smtp]]` listener, built once.
     pub smtp_configs: std::sync::OnceLock<Vec<Arc<mail_smtp_submit::Config>>>,
+    /// Owner and group of the `[auth_server]` socket.
+    pub auth_server_owner: SocketOwner,
+}
+
+/// What the start loads and checks before it binds anything: certificates
+/// and key (with its permissions), the credential backend, the owner of the
+/// auth socket. `check-config` runs exactly this ([`check`]), so a
+/// configuration it passes is not refused at start with exit 1.
+pub struct Checked {
+    /// `myhostname` (or the system's name).
+    pub hostname: String,
+    /// Trusted networks.
+    pub mynetworks: Vec<Cidr>,
+    /// TLS per protocol, when configured.
+    pub tls: Option<TlsByProtocol>,
+    /// Where passwords are checked.
+    pub backend: Arc<dyn CredentialBackend>,
+    /// The passwd-file, when that is the backend.
+    pub passwd: Option<Arc<mail_sasl::passwd_file::ReloadingPasswdFile>>,
+    /// Owner and group of the `[auth_server]` socket.
+    pub auth_server_owner: SocketOwner,
+}
+
+/// Every check of the start that binds no socket and creates nothing
+/// (the state directory is created at start only). Errors are
+/// configuration errors (exit 1), one line naming the key.
+pub fn check(config: &Config) -> Result<Checked, ConfigError> {
+    let hostname = config.hostname();
+    let mynetworks = config
+        .mynetworks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            n.parse::<Cidr>()
+                .map_err(|e| ConfigError(format!("mynetworks[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tls = match &config.tls {
+        None => None,
+        Some(t) => {
+            let version = if t.min_version == "1.3" {
+                TlsVersion::Tls13
+            } else {
+                TlsVersion::Tls12
+            };
+            let builder: ServerTlsBuilder = ServerTls::builder(MailProtocol::Smtp)
+                .cert_files(&t.cert_file, &t.key_file)
+                .map_err(|e| tls_error(e, t))?
+                .min_version(version);
+            let build = |p: MailProtocol| builder.clone().protocol(p).build().map_err(|e| tls_error(e, t));
+            Some(TlsByProtocol {
+                smtp: build(MailProtocol::Smtp)?,
+                pop3: build(MailProtocol::Pop3)?,
+                imap: build(MailProtocol::Imap)?,
+            })
+        }
+    };
+    let (backend, passwd): Backend = match config.auth.backend.as_str() {
+        "passwd-file" => {
+            let path = config.auth.passwd_file.clone().ok_or_else(|| {
+                ConfigError("auth.passwd_file: required when auth.backend = \"passwd-file\"".into())
+            })?;
+            let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
+                .map_err(|e| ConfigError(one_line(format!("auth.passwd_file: {e}"))))?
+                .with_realm(config.digest_realm())
+                // One `stat` per second, not one per RCPT/AUTH lookup.
+                .with_check_interval(Duration::from_secs(1));
+            let file = Arc::new(file);
+            (file.clone(), Some(file))
+        }
+        "dovecot" => {
+            let socket = config.auth.dovecot_socket.clone().ok_or_else(|| {
+                ConfigError("auth.dovecot_socket: required when auth.backend = \"dovecot\"".into())
+            })?;
+            (
+                Arc::new(mail_sasl::dovecot::DovecotSocketBackend::new(socket)),
+                None,
+            )
+        }
+        "pam" => pam_backend(&config.auth.pam_service)?,
+        other => return Err(ConfigError(format!("auth.backend: unknown backend {other:?}"))),
+    };
+    let auth_server_owner = match &config.auth_server {
+        Some(section) => super::auth_server::resolve_owner(section)?,
+        None => SocketOwner::default(),
+    };
+    Ok(Checked {
+        hostname,
+        mynetworks,
+        tls,
+        backend,
+        passwd,
+        auth_server_owner,
+    })
+}
+
+/// A TLS loading error as a configuration error naming the key it concerns.
+fn tls_error(e: mail_tls::TlsError, section: &super::config::TlsSection) -> ConfigError {
+    use mail_tls::TlsError;
+    let key = match &e {
+        TlsError::KeyPermissions { .. } | TlsError::NoPrivateKey { .. } => "tls.key_file",
+        TlsError::Io { path, .. } if *path == section.key_file => "tls.key_file",
+        TlsError::Io { path, .. } if *path == section.cert_file => "tls.cert_file",
+        TlsError::NoCertificate { .. } => "tls.cert_file",
+        TlsError::Pem { source_name, .. } if Path::new(source_name) == section.key_file => "tls.key_file",
+        TlsError::Pem { source_name, .. } if Path::new(source_name) == section.cert_file => "tls.cert_file",
+        _ => "tls",
+    };
+    ConfigError(one_line(format!("{key}: {e}")))
+}
+
+/// Join a possibly multi-line message into one line.
+fn one_line(message: String) -> String {
+    if !message.contains(['\n', '\r']) {
+        return message;
+    }
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One `ServerTls` per mail protocol (strict ALPN).
@@ -55,76 +179,16 @@ pub struct TlsByProtocol {
 }
 
 impl Shared {
-    /// Load certificates, the credential backend and the spool.
+    /// [`check`] the configuration, then open the spool.
     pub fn new(config: Config) -> Result<Shared, ConfigError> {
-        let hostname = config
-            .myhostname
-            .clone()
-            .unwrap_or_else(bootstrap::system_hostname);
-        let mynetworks = config
-            .mynetworks
-            .iter()
-            .map(|n| {
-                n.parse::<Cidr>()
-                    .map_err(|e| ConfigError(format!("mynetworks: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let tls = match &config.tls {
-            None => None,
-            Some(t) => {
-                let version = if t.min_version == "1.3" {
-                    TlsVersion::Tls13
-                } else {
-                    TlsVersion::Tls12
-                };
-                let builder: ServerTlsBuilder = ServerTls::builder(MailProtocol::Smtp)
-                    .cert_files(&t.cert_file, &t.key_file)
-                    .map_err(|e| ConfigError(format!("tls: {e}")))?
-                    .min_version(version);
-                let build = |p: MailProtocol| {
-                    builder
-                        .clone()
-                        .protocol(p)
-                        .build()
-                        .map_err(|e| ConfigError(format!("tls: {e}")))
-                };
-                Some(TlsByProtocol {
-                    smtp: build(MailProtocol::Smtp)?,
-                    pop3: build(MailProtocol::Pop3)?,
-                    imap: build(MailProtocol::Imap)?,
-                })
-            }
-        };
-        let realm = config.auth.realm.clone().unwrap_or_else(|| hostname.clone());
-        let (backend, passwd): Backend = match config.auth.backend.as_str() {
-            "passwd-file" => {
-                let path = config
-                    .auth
-                    .passwd_file
-                    .clone()
-                    .expect("validated: passwd_file set");
-                let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
-                    .map_err(|e| ConfigError(format!("auth.passwd_file: {e}")))?
-                    .with_realm(realm)
-                    // One `stat` per second, not one per RCPT/AUTH lookup.
-                    .with_check_interval(Duration::from_secs(1));
-                let file = Arc::new(file);
-                (file.clone(), Some(file))
-            }
-            "dovecot" => {
-                let socket = config
-                    .auth
-                    .dovecot_socket
-                    .clone()
-                    .expect("validated: dovecot_socket set");
-                (
-                    Arc::new(mail_sasl::dovecot::DovecotSocketBackend::new(socket)),
-                    None,
-                )
-            }
-            "pam" => pam_backend(&config.auth.pam_service)?,
-            other => return Err(ConfigError(format!("auth.backend: unknown backend {other:?}"))),
-        };
+        let Checked {
+            hostname,
+            mynetworks,
+            tls,
+            backend,
+            passwd,
+            auth_server_owner,
+        } = check(&config)?;
         let enabled: MechanismSet = config
             .auth
             .mechanisms
@@ -152,6 +216,7 @@ impl Shared {
             tls,
             spool,
             smtp_configs: std::sync::OnceLock::new(),
+            auth_server_owner,
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,
@@ -226,14 +291,7 @@ pub struct Accepted {
 /// Run the server until SIGINT/SIGTERM. Exit codes: 0 clean, 1 configuration, 2 bind.
 pub fn run(config: Config) -> ExitCode {
     tracing_init();
-    let shared = match Shared::new(config) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("mail-server: configuration error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let workers = match shared.config.limits.worker_threads {
+    let workers = match config.limits.worker_threads {
         0 => automatic_worker_threads(),
         n => n,
     };
@@ -248,7 +306,20 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(serve(shared));
+    // The handlers come first: from here on SIGINT/SIGTERM mean a clean stop
+    // (exit 0), also while certificates load and listeners are bound.
+    let signals = {
+        let _context = runtime.enter();
+        StopSignals::register()
+    };
+    let shared = match Shared::new(config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("mail-server: configuration error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(serve(shared, signals));
     runtime.shutdown_timeout(Duration::from_secs(1));
     log_writer::flush();
     code
@@ -276,7 +347,7 @@ fn tracing_init() {
         .try_init();
 }
 
-async fn serve(shared: Arc<Shared>) -> ExitCode {
+async fn serve(shared: Arc<Shared>, signals: StopSignals) -> ExitCode {
     let mut bound = Vec::new();
     let config = &shared.config;
     let entries = config
@@ -317,13 +388,16 @@ async fn serve(shared: Arc<Shared>) -> ExitCode {
         }
     }
     let auth_server = match &config.auth_server {
-        Some(section) => match tokio::task::block_in_place(|| super::auth_server::bind(section)) {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                eprintln!("mail-server: {e}");
-                return ExitCode::from(2);
+        Some(section) => {
+            match tokio::task::block_in_place(|| super::auth_server::bind(section, shared.auth_server_owner))
+            {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    eprintln!("mail-server: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         None => None,
     };
     if let Some(listener) = auth_server {
@@ -344,7 +418,7 @@ async fn serve(shared: Arc<Shared>) -> ExitCode {
             stop_rx.clone(),
         ));
     }
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!(
         "master: stopping: no new connections; waiting up to 10 s for {} open",
         shared.limits.total()
@@ -368,17 +442,44 @@ impl ListenerKind {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// SIGTERM and SIGINT handlers, registered before anything is bound (a
+/// signal that arrives earlier than the handlers kills the process with the
+/// default action instead of a clean exit 0).
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Register both handlers; must run inside the runtime's context.
+    fn register() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let register = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("mail-server: warning: cannot handle {name}: {e}");
+                None
+            }
+        };
+        StopSignals {
+            term: register(SignalKind::terminate(), "SIGTERM"),
+            int: register(SignalKind::interrupt(), "SIGINT"),
+        }
+    }
+
+    /// Wait for SIGTERM or SIGINT.
+    async fn wait(mut self) {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
         }
     }
 }
@@ -411,7 +512,14 @@ async fn accept_loop(
                 Some(local) => local,
                 None => stream.local_addr().unwrap_or(peer),
             };
-            let slot = match shared.limits.acquire(peer.ip()) {
+            // Behind a PROXY-protocol balancer every connection comes from
+            // the balancer: the per-IP slot is taken for the client address
+            // of the PROXY header; the global one at once.
+            let slot = match proxy_protocol {
+                true => shared.limits.acquire_unattributed(),
+                false => shared.limits.acquire(peer.ip()),
+            };
+            let mut slot = match slot {
                 Ok(slot) => slot,
                 Err(refusal) => {
                     refuse(stream, kind, &shared, refusal).await;
@@ -420,13 +528,19 @@ async fn accept_loop(
             };
             let accepted = if proxy_protocol {
                 match read_proxy_header(stream, peer, local, &shared).await {
-                    Some((stream, peer, local, rest)) => Accepted {
-                        stream,
-                        peer,
-                        local,
-                        initial_input: rest,
-                        slot,
-                    },
+                    Some((stream, peer, local, rest)) => {
+                        if let Err(refusal) = slot.attribute(peer.ip()) {
+                            refuse(stream, kind, &shared, refusal).await;
+                            return;
+                        }
+                        Accepted {
+                            stream,
+                            peer,
+                            local,
+                            initial_input: rest,
+                            slot,
+                        }
+                    }
                     None => return,
                 }
             } else {
