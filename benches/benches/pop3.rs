@@ -105,7 +105,7 @@ fn message() -> Vec<u8> {
     let mut m = b"From: a@example.test\r\nSubject: bench\r\n\r\n".to_vec();
     let mut i = 0u32;
     while m.len() < (1 << 20) - 80 {
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             m.extend_from_slice(b".");
         }
         m.extend_from_slice(

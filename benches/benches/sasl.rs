@@ -62,7 +62,7 @@ impl SessionCallback for PlainCallback {
         };
         let authzid_ok = context
             .get_ref::<AuthzId>()
-            .map_or(true, |z| z.is_empty() || z == authcid);
+            .is_none_or(|z| z.is_empty() || z == authcid);
         let stored = (authcid == self.user).then_some(self.password);
         let password_ok = match (stored, context.get_ref::<Password>()) {
             (Some(stored), Some(given)) => ct_equal(given, stored),
@@ -90,7 +90,7 @@ impl SessionCallback for BareCallback {
         context: &Context,
         validate: &mut Validate<'_>,
     ) -> Result<(), ValidationError> {
-        let ok = context.get_ref::<AuthzId>().map_or(true, str::is_empty)
+        let ok = context.get_ref::<AuthzId>().is_none_or(str::is_empty)
             && context.get_ref::<AuthId>() == Some(USER)
             && context.get_ref::<Password>() == Some(PASSWORD.as_bytes());
         validate.with::<Check, _>(|| Ok(ok))?;

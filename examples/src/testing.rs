@@ -58,12 +58,32 @@ pub fn require_python_module(module: &str) -> bool {
     ok
 }
 
-/// A free TCP port on 127.0.0.1 (bind to port 0, read it back, release it).
+/// A free TCP port on 127.0.0.1 for a server a test starts later.
+///
+/// Ports come from 20000–32767, below Linux's ephemeral range
+/// (32768–60999), so no client connection of a concurrent test can take one
+/// as its local port between this check and the server's bind (that race
+/// made `bind` fail with "Address already in use"). A process-wide counter
+/// (starting at an offset from the process id) never hands out the same
+/// port twice in one test binary; each candidate must bind now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{FIRST}..{}", FIRST + SPAN)
 }
 
 /// Wait until something accepts connections on `addr` (at most `timeout`).

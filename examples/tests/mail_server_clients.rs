@@ -207,7 +207,7 @@ fn mutt_imap_starttls_reads_a_submission_byte_for_byte() {
     term.send_keys(&["X"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline
-        && std::fs::read(&saved).map_or(true, |d| !d.ends_with(b"last line\n"))
+        && !std::fs::read(&saved).is_ok_and(|d| d.ends_with(b"last line\n"))
     {
         std::thread::sleep(Duration::from_millis(100));
     }

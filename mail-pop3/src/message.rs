@@ -436,7 +436,7 @@ mod tests {
             let mut msg = Vec::new();
             for (len, end, dot) in lines {
                 if dot { msg.push(b'.'); }
-                msg.extend(std::iter::repeat(b'a').take(len));
+                msg.extend(std::iter::repeat_n(b'a', len));
                 msg.extend_from_slice(end);
             }
             let expected = reference(&msg);

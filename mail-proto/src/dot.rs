@@ -235,7 +235,7 @@ fn hazard_at(buf: &[u8], k: usize, prev_cr: bool, dots: bool) -> bool {
         return false;
     }
     let after_cr = if k == 0 { prev_cr } else { buf[k - 1] == b'\r' };
-    !after_cr || (dots && buf.get(k + 1).map_or(true, |&b| b == b'.'))
+    !after_cr || (dots && buf.get(k + 1).is_none_or(|&b| b == b'.'))
 }
 
 /// First hazard at or after `from`, byte by byte over the line feeds.

@@ -294,9 +294,10 @@ fn handle(server: &Server, s: &mut SmtpSession, ev: Event, message: &mut Option<
                 .map(|(l, _)| l)
                 .unwrap_or(&rcpt.address);
             let known = !rcpt.local
-                || server.backend.as_ref().map_or(true, |b| {
-                    b.entry(local_part).is_some() || b.entry(&rcpt.address).is_some()
-                })
+                || server
+                    .backend
+                    .as_ref()
+                    .is_none_or(|b| b.entry(local_part).is_some() || b.entry(&rcpt.address).is_some())
                 || local_part.eq_ignore_ascii_case("postmaster");
             if known {
                 s.accept_recipient()
