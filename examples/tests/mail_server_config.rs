@@ -4,7 +4,8 @@
 //! configuration error (exit 1, one line naming the key), and the per-IP
 //! limit behind a PROXY-protocol balancer counts the real clients; message
 //! text lines over `[limits] smtp_max_text_line` (1000 octets) are refused
-//! with `500 5.5.6`, and 0 lifts the limit.
+//! with `500 5.5.6`, and 0 lifts the limit; with `greet_pause_ms`, a client
+//! that talks before the greeting is refused (`554 5.5.0`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -419,4 +420,59 @@ fn text_lines_over_the_limit_are_refused_and_the_limit_can_be_lifted() {
 
 fn delivered_in(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("state/mail/bob/Maildir/new")).map_or(0, |d| d.count())
+}
+
+/// Read until the server closes (or 10 s pass).
+fn read_to_close(stream: &mut TcpStream) -> String {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[test]
+fn a_client_talking_before_the_greeting_is_refused() {
+    let dir = TempDir::new("mail-server-pregreet");
+    let port = free_port();
+    let ports = mail_server_setup(
+        BIN,
+        dir.path(),
+        MAIL_SERVER_DEFAULT_AUTH,
+        &format!("\n[[smtp]]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\ngreet_pause_ms = 1000\n"),
+    );
+    let server = mail_server_start(BIN, dir.path(), &ports);
+    // SECURITY.md 22: pipelining before the greeting.
+    let mut early = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    early
+        .write_all(b"EHLO early.test\r\nMAIL FROM:<a@b.example>\r\n")
+        .unwrap();
+    let transcript = read_to_close(&mut early);
+    assert!(
+        transcript.contains("554 5.5.0 Error: SMTP protocol synchronization\r\n"),
+        "{transcript:?}"
+    );
+    assert!(!transcript.contains("250"), "no command ran: {transcript:?}");
+    // A client that waits for the greeting is served.
+    let polite = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    polite.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(polite.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line:?}");
+    (&polite).write_all(b"EHLO polite.test\r\n").unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("250-"), "{line:?}");
+    // The server writes its log from a batching thread: wait for the line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        if log.contains("bytes sent before the greeting") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(server);
+    assert!(log.contains("bytes sent before the greeting"), "{log}");
 }

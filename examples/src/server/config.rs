@@ -265,6 +265,14 @@ pub struct SmtpListener {
     /// Expect a PROXY protocol header.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Milliseconds to wait for client input before the greeting
+    /// (Sendmail's `greet_pause`, postscreen's pregreet test). A client that
+    /// talks first gets `554 5.5.0 Error: SMTP protocol synchronization` and
+    /// is disconnected. 0 (the default): only input already there when the
+    /// connection is taken is checked. Not used with `tls = "wrapper"`,
+    /// where the client speaks first (its TLS ClientHello).
+    #[serde(default)]
+    pub greet_pause_ms: u64,
 }
 
 fn default_smtp_tls() -> String {

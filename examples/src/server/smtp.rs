@@ -122,7 +122,24 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let mut session = SmtpSession::new(Arc::clone(&configs[index]), ClientInfo::new(ip));
     session.set_nonce_seed(Shared::nonce_seed());
     let tls = shared.tls.as_ref().map(|t| t.smtp.clone());
-    let secured = super::connection::secure(session, tls, &shared.config.smtp[index].tls);
+    let listener_config = &shared.config.smtp[index];
+    let mut secured = super::connection::secure(session, tls, &listener_config.tls);
+    let mut initial_input = initial_input;
+    if listener_config.tls != "wrapper" {
+        // Input before the greeting (SECURITY.md: pipelining before the
+        // greeting) reaches the session before the greeting is written, so
+        // that the session can refuse it.
+        let early =
+            read_before_greeting(&stream, Duration::from_millis(listener_config.greet_pause_ms)).await;
+        initial_input.extend_from_slice(&early);
+        if !initial_input.is_empty() {
+            tracing::info!(
+                "smtpd: warning: [{ip}]: {} bytes sent before the greeting",
+                initial_input.len()
+            );
+            let _ = secured.receive(&std::mem::take(&mut initial_input));
+        }
+    }
     let mut conn = Connection::default();
     let result = super::connection::serve(
         "smtpd",
@@ -143,6 +160,20 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         Ok(()) => tracing::info!("smtpd: disconnect from [{ip}]"),
         Err(e) => tracing::info!("smtpd: disconnect from [{ip}] ({e})"),
     }
+}
+
+/// What the client sent before the greeting: waits up to `pause` for it
+/// (0: only what is already there), reads at most one buffer's worth.
+async fn read_before_greeting(stream: &tokio::net::TcpStream, pause: Duration) -> Vec<u8> {
+    if !pause.is_zero() {
+        let _ = tokio::time::timeout(pause, stream.readable()).await;
+    }
+    let mut buf = vec![0u8; 4096];
+    match stream.try_read(&mut buf) {
+        Ok(n) => buf.truncate(n),
+        Err(_) => buf.clear(),
+    }
+    buf
 }
 
 fn on_event(
