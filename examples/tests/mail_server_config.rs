@@ -48,6 +48,25 @@ fn assert_config_error(out: &Output, needles: &[&str]) {
     }
 }
 
+/// `mail-server passwd --config <dir>/mail.toml --scheme DIGEST-MD5 USER`
+/// with `password` on stdin: the passwd-file line it prints.
+fn passwd_digest_md5(dir: &Path, user: &str, password: &str) -> String {
+    let stdin = format!("{password}\n");
+    let out = mail_server(
+        &[
+            "passwd",
+            "--config",
+            &config_arg(dir),
+            "--scheme",
+            "DIGEST-MD5",
+            user,
+        ],
+        Some(stdin.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe_output(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn passwd_digest_md5_hashes_for_the_realm_the_server_checks() {
     if !require_python_module("ssl") {
@@ -58,19 +77,7 @@ fn passwd_digest_md5_hashes_for_the_realm_the_server_checks() {
     let ports = mail_server_setup(BIN, dir.path(), &auth, "");
     // As documented: no --realm. With --config, the realm is that file's
     // (here myhostname = "localhost", no [auth] realm).
-    let out = mail_server(
-        &[
-            "passwd",
-            "--config",
-            &config_arg(dir.path()),
-            "--scheme",
-            "DIGEST-MD5",
-            "carol",
-        ],
-        Some(b"digest secret\n"),
-    );
-    assert!(out.status.success(), "{}", describe_output(&out));
-    let line = String::from_utf8(out.stdout).unwrap();
+    let line = passwd_digest_md5(dir.path(), "carol", "digest secret");
     let expected = mail_sasl::passwd_file::hash_password(
         mail_sasl::passwd_file::Scheme::DigestMd5,
         "carol",
@@ -81,19 +88,7 @@ fn passwd_digest_md5_hashes_for_the_realm_the_server_checks() {
     assert_eq!(line.trim_end(), format!("carol:{expected}"));
     // user@domain keeps Dovecot's convention (user:domain:password), which
     // is how the server checks such a user.
-    let out = mail_server(
-        &[
-            "passwd",
-            "--config",
-            &config_arg(dir.path()),
-            "--scheme",
-            "DIGEST-MD5",
-            "erin@localhost",
-        ],
-        Some(b"erin secret\n"),
-    );
-    assert!(out.status.success(), "{}", describe_output(&out));
-    let erin = String::from_utf8(out.stdout).unwrap();
+    let erin = passwd_digest_md5(dir.path(), "erin@localhost", "erin secret");
     let mut users = std::fs::OpenOptions::new()
         .append(true)
         .open(dir.path().join("users"))
