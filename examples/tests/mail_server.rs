@@ -331,11 +331,19 @@ fn connection_limits_and_idle_timeout() {
         refused.starts_with("421 4.7.0 localhost Error: too many connections"),
         "{refused:?}"
     );
-    // The idle ones are closed after smtp_idle_timeout (1 s): EOF.
+    // The idle ones are closed after smtp_idle_timeout (1 s): Postfix's
+    // `421 4.4.2 … timeout exceeded`, then EOF.
     let start = std::time::Instant::now();
+    let mut reader = BufReader::new(&first);
     let mut rest = String::new();
-    let n = BufReader::new(&first).read_line(&mut rest).unwrap();
-    assert_eq!(n, 0, "expected EOF, got {rest:?}");
+    reader.read_line(&mut rest).unwrap();
+    assert_eq!(rest, "421 4.4.2 localhost Error: timeout exceeded\r\n");
+    rest.clear();
+    assert_eq!(
+        reader.read_line(&mut rest).unwrap(),
+        0,
+        "expected EOF, got {rest:?}"
+    );
     assert!(start.elapsed() < Duration::from_secs(5));
     // Slots were released: a new connection is greeted again.
     std::thread::sleep(Duration::from_millis(300));

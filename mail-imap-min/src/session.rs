@@ -4,7 +4,7 @@ use mail_proto::push_decimal;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use mail_proto::{Line, Session, TlsInfo, TlsSwitch};
+use mail_proto::{Farewell, Line, Session, TlsInfo, TlsSwitch};
 use mail_sasl::wire::{self, ClientResponse, WireError};
 use mail_sasl::{
     BackendCapabilities, Exchange, ExchangeContext, Failure, FailureAction, FailurePolicy, FailureTracker,
@@ -763,6 +763,21 @@ impl Session for ImapSession {
 
     fn is_closed(&self) -> bool {
         self.core.closed
+    }
+
+    /// `* BYE Server shutting down.` or, after the idle timeout (RFC 3501
+    /// §5.4 autologout), `* BYE Disconnected for inactivity.` (Dovecot's
+    /// texts), then closed.
+    fn farewell(&mut self, reason: Farewell) {
+        let core = &mut self.core;
+        if core.closed || core.awaiting_tls {
+            return;
+        }
+        core.untagged(match reason {
+            Farewell::Shutdown => "BYE Server shutting down.",
+            Farewell::IdleTimeout => "BYE Disconnected for inactivity.",
+        });
+        core.close();
     }
 }
 

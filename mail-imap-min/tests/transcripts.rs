@@ -793,3 +793,22 @@ fn close_and_unselect_report_the_mailbox_left() {
     assert_eq!(h.run("c CLOSE\r\n"), "c BAD No mailbox selected.\r\n");
     assert!(h.log.is_empty());
 }
+
+/// The server ends the connection on its own: an untagged BYE (RFC 3501
+/// §7.1.5), Dovecot's texts.
+#[test]
+fn farewell_on_shutdown_and_idle_timeout() {
+    use mail_proto::Farewell;
+    for (reason, text) in [
+        (Farewell::Shutdown, "* BYE Server shutting down.\r\n"),
+        (Farewell::IdleTimeout, "* BYE Disconnected for inactivity.\r\n"),
+    ] {
+        let mut h = Harness::secure();
+        h.run("a NOOP\r\n");
+        h.session.farewell(reason);
+        assert_eq!(String::from_utf8(h.session.take_output()).unwrap(), text);
+        assert!(h.session.is_closed());
+        h.session.farewell(reason);
+        assert!(h.session.take_output().is_empty(), "said once");
+    }
+}

@@ -9,6 +9,10 @@ pub const LOGGING_OUT: &[u8] = b"+OK Logging out.";
 pub const BEGIN_TLS: &[u8] = b"+OK Begin TLS negotiation now.";
 /// STLS on a TLS channel.
 pub const TLS_ACTIVE: &[u8] = b"-ERR TLS is already active.";
+/// The server ends the connection because it shuts down.
+pub const SHUTTING_DOWN: &[u8] = b"-ERR [SYS/TEMP] Server shutting down.";
+/// The server ends the connection after the idle timeout.
+pub const IDLE_TIMEOUT: &[u8] = b"-ERR Disconnected for inactivity.";
 /// STLS without a certificate configured.
 pub const TLS_DISABLED: &[u8] = b"-ERR TLS support isn't enabled.";
 /// STLS after login.

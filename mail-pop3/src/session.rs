@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use mail_proto::{Line, LineReader, Session, TlsInfo, TlsSwitch};
+use mail_proto::{Farewell, Line, LineReader, Session, TlsInfo, TlsSwitch};
 use mail_sasl::wire::{self, ClientResponse, WireError, MAX_RESPONSE_LINE};
 use mail_sasl::{
     BackendCapabilities, Exchange, ExchangeContext, Failure, FailureAction, FailurePolicy, FailureTracker,
@@ -1104,5 +1104,22 @@ impl Session for Pop3Session {
 
     fn is_closed(&self) -> bool {
         matches!(self.inner.state, State::Closed)
+    }
+
+    /// `-ERR [SYS/TEMP] Server shutting down.` or, after the idle timeout,
+    /// `-ERR Disconnected for inactivity.` (Dovecot's texts), then closed
+    /// without entering UPDATE: nothing marked deleted is removed
+    /// (RFC 1939 §6). While a message is being sent nothing is added to it.
+    fn farewell(&mut self, reason: Farewell) {
+        let inner = &mut self.inner;
+        match inner.state {
+            State::Closed | State::AwaitTls => return,
+            State::Streaming { .. } => {}
+            _ => inner.reply(match reason {
+                Farewell::Shutdown => reply::SHUTTING_DOWN,
+                Farewell::IdleTimeout => reply::IDLE_TIMEOUT,
+            }),
+        }
+        inner.state = State::Closed;
     }
 }

@@ -847,3 +847,31 @@ fn pending_output_limit_pauses_pipelined_commands() {
     assert!(d.pop.wants_input());
     assert_eq!(d.send(""), "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n");
 }
+
+/// The server ends the connection on its own: Dovecot's texts, and no
+/// UPDATE state (nothing marked deleted is removed).
+#[test]
+fn farewell_on_shutdown_and_idle_timeout() {
+    use mail_proto::Farewell;
+    let mut d = Driver::new(secure_config());
+    d.login();
+    assert_eq!(d.send("DELE 1\r\n"), "+OK Marked to be deleted.\r\n");
+    d.pop.farewell(Farewell::Shutdown);
+    assert_eq!(
+        String::from_utf8(d.pop.take_output()).unwrap(),
+        "-ERR [SYS/TEMP] Server shutting down.\r\n"
+    );
+    assert!(d.pop.is_closed());
+    assert_eq!(d.send("QUIT\r\n"), "", "closed: nothing more is read");
+    assert!(d.committed.is_none());
+    assert!(!d.events.iter().any(|e| e.starts_with("Update")));
+
+    let mut d = Driver::new(secure_config());
+    d.greeting();
+    d.pop.farewell(Farewell::IdleTimeout);
+    assert_eq!(
+        String::from_utf8(d.pop.take_output()).unwrap(),
+        "-ERR Disconnected for inactivity.\r\n"
+    );
+    assert!(d.pop.is_closed());
+}

@@ -37,5 +37,5 @@ mod tls_info;
 
 pub use decimal::push_decimal;
 pub use line::{Line, LineReader};
-pub use session::{Session, TlsSwitch};
+pub use session::{Farewell, Session, TlsSwitch};
 pub use tls_info::TlsInfo;

@@ -13,6 +13,15 @@ pub enum TlsSwitch {
     AfterOutput,
 }
 
+/// Why the server ends a connection on its own (see [`Session::farewell`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Farewell {
+    /// The server is shutting down (after its grace period).
+    Shutdown,
+    /// The client sent nothing for the idle timeout.
+    IdleTimeout,
+}
+
 /// The sans-IO contract every mailcrates protocol session implements.
 ///
 /// A session is a plain value: it never reads a socket, sleeps, spawns, looks
@@ -70,4 +79,13 @@ pub trait Session {
 
     /// The session is finished: write remaining output, then close.
     fn is_closed(&self) -> bool;
+
+    /// The server ends the connection on its own: append the protocol's
+    /// last words to the output (SMTP `421` as RFC 5321 §3.8 asks, POP3
+    /// `-ERR`, IMAP `* BYE`) and close. The driver writes them, then closes
+    /// the connection. Nothing is written while a TLS switch is pending or
+    /// after the session closed. The default writes nothing.
+    fn farewell(&mut self, reason: Farewell) {
+        let _ = reason;
+    }
 }

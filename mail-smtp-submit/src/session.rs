@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_proto::{Line, LineReader, Session, TlsInfo, TlsSwitch};
+use mail_proto::{Farewell, Line, LineReader, Session, TlsInfo, TlsSwitch};
 use mail_sasl::wire::{self, ClientResponse, WireError, MAX_RESPONSE_LINE};
 use mail_sasl::{
     Exchange, ExchangeContext, Failure, FailureAction, FailureTracker, Identity, Mechanism, MechanismSet,
@@ -454,17 +454,10 @@ impl SmtpSession {
         Ok(())
     }
 
-    /// Close the connection from the server side (shutdown, idle timeout):
-    /// writes `421 4.3.2 <host> Service shutting down, closing transmission channel`.
+    /// Close the connection from the server side because it shuts down:
+    /// [`Session::farewell`] with [`Farewell::Shutdown`].
     pub fn shutdown(&mut self) {
-        if self.core.mode != Mode::Closed {
-            let _ = write!(
-                self.core.out,
-                "421 4.3.2 {} Service shutting down, closing transmission channel\r\n",
-                self.core.config.hostname
-            );
-            self.core.close();
-        }
+        self.farewell(Farewell::Shutdown);
     }
 
     /// Process one unit of input; false when nothing more can be done now.
@@ -680,6 +673,26 @@ impl Session for SmtpSession {
 
     fn is_closed(&self) -> bool {
         self.core.mode == Mode::Closed
+    }
+
+    /// `421 4.3.2 <host> Service shutting down, closing transmission channel`
+    /// (RFC 5321 §3.8) or, after the idle timeout, Postfix's
+    /// `421 4.4.2 <host> Error: timeout exceeded`; a message being received
+    /// is abandoned ([`Event::MessageAborted`]).
+    fn farewell(&mut self, reason: Farewell) {
+        let core = &mut self.core;
+        if matches!(core.mode, Mode::Closed | Mode::AwaitTls) {
+            return;
+        }
+        let host = &core.config.hostname;
+        let _ = match reason {
+            Farewell::Shutdown => write!(
+                core.out,
+                "421 4.3.2 {host} Service shutting down, closing transmission channel\r\n"
+            ),
+            Farewell::IdleTimeout => write!(core.out, "421 4.4.2 {host} Error: timeout exceeded\r\n"),
+        };
+        core.close();
     }
 }
 

@@ -1105,3 +1105,303 @@ fn auth_response_line_limit_is_12288_octets() {
     assert_eq!(lines(&t.out), [decoded_reply, too_long, "250 2.0.0 Ok"]);
     assert!(!s.is_closed());
 }
+
+// ---- BDAT: size limit and bare LF ----
+
+const TOO_BIG: &str = "552 5.3.4 Error: message file too big";
+
+/// An Mta config with `max_message_size` and no `Received:` header (so the
+/// counted size is exactly the chunks' octets).
+fn bdat_config(max_message_size: u64) -> mail_smtp_submit::Config {
+    let mut c = config(Profile::Mta);
+    c.max_message_size = max_message_size;
+    c.received_header = false;
+    c.validate().unwrap();
+    c
+}
+
+/// `n` octets of 100-octet text lines (`n` a multiple of 100).
+fn text_lines(n: usize) -> String {
+    assert_eq!(n % 100, 0);
+    format!("{}\r\n", "x".repeat(98)).repeat(n / 100)
+}
+
+#[test]
+fn bdat_last_chunk_over_the_size_limit_is_refused_and_skipped() {
+    // At the limit: accepted.
+    let mut s = session(bdat_config(1000), "127.0.0.1");
+    let body = text_lines(1000);
+    let t = talk(&mut s, &format!("{TXN}BDAT 1000 LAST\r\n{body}"));
+    assert!(
+        t.out
+            .ends_with("250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as QID1\r\n"),
+        "{}",
+        t.out
+    );
+    assert_eq!(t.messages, [body.into_bytes()]);
+
+    // One octet more: refused after the whole chunk is read. Its octets
+    // (command-like lines included) are content, never commands; the next
+    // command is parsed normally and the connection survives.
+    let mut s = session(bdat_config(1000), "127.0.0.1");
+    let body = format!("{}QUIT\r\nRSET\r\n.\r\n", text_lines(900));
+    let body = format!("{body}{}", "y".repeat(1001 - body.len()));
+    assert_eq!(body.len(), 1001);
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 1001 LAST\r\n{body}NOOP\r\n{TXN}BDAT 4 LAST\r\nhi\r\n"),
+    );
+    assert_eq!(
+        lines(&t.out)[3..],
+        [
+            TOO_BIG,
+            "250 2.0.0 Ok",
+            "250 mx.example.org",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "250 2.0.0 Ok: queued as QID1",
+        ],
+        "{}",
+        t.out
+    );
+    assert_eq!(
+        t.messages,
+        [b"hi\r\n".to_vec()],
+        "only the small message is delivered"
+    );
+    let aborted: Vec<_> = t
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e == Event::MessageAborted)
+        .map(|(i, _)| i)
+        .collect();
+    let ended: Vec<_> = t
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e == Event::MessageEnd)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(aborted.len(), 1, "{:?}", t.events);
+    assert_eq!(ended.len(), 1, "{:?}", t.events);
+    assert!(
+        aborted[0] < ended[0],
+        "the big message never ends: {:?}",
+        t.events
+    );
+    assert!(!s.is_closed());
+    assert!(!t.events.contains(&Event::Close));
+}
+
+#[test]
+fn bdat_over_the_size_limit_is_aborted_while_streaming() {
+    // A large chunk fed in pieces: abandoned as soon as the limit is passed
+    // (the driver discards what it got), answered once, at the chunk's end.
+    let mut s = session(bdat_config(1000), "127.0.0.1");
+    let total = 100_000;
+    let mut t = talk(&mut s, &format!("{TXN}BDAT {total} LAST\r\n"));
+    let piece = text_lines(500);
+    let mut fed = 0;
+    while fed < total {
+        s.receive(piece.as_bytes());
+        fed += piece.len();
+        drain(&mut s, &mut t);
+        if fed == 1500 {
+            assert!(
+                t.events.contains(&Event::MessageAborted),
+                "aborted once 1001 octets are in: {:?}",
+                t.events
+            );
+        }
+        if fed < total {
+            assert!(
+                !t.out.contains("552"),
+                "answered before the chunk's end: {}",
+                t.out
+            );
+        }
+    }
+    s.receive(b"NOOP\r\n");
+    drain(&mut s, &mut t);
+    assert!(
+        t.out
+            .ends_with(&format!("250 2.1.5 Ok\r\n{TOO_BIG}\r\n250 2.0.0 Ok\r\n")),
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+    assert!(!t.events.contains(&Event::MessageEnd));
+    assert_eq!(
+        t.events.iter().filter(|e| **e == Event::MessageAborted).count(),
+        1
+    );
+}
+
+#[test]
+fn bdat_chunks_over_the_size_limit_together_are_refused() {
+    // 600 + 600 > 1000: the first chunk is acknowledged, the LAST one refused.
+    let mut s = session(bdat_config(1000), "127.0.0.1");
+    let (a, b) = (text_lines(600), text_lines(600));
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 600\r\n{a}BDAT 600 LAST\r\n{b}NOOP\r\n{TXN}BDAT 3\r\nab\nBDAT 0 LAST\r\n"),
+    );
+    assert_eq!(
+        lines(&t.out)[3..],
+        [
+            "250 2.0.0 Ok: 600 bytes",
+            TOO_BIG,
+            "250 2.0.0 Ok",
+            "250 mx.example.org",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "250 2.0.0 Ok: 3 bytes",
+            "250 2.0.0 Ok: queued as QID1",
+        ],
+        "{}",
+        t.out
+    );
+    assert_eq!(
+        t.messages,
+        [b"ab\r\n".to_vec()],
+        "bare LF normalised, small message delivered"
+    );
+    assert_eq!(
+        t.events.iter().filter(|e| **e == Event::MessageAborted).count(),
+        1
+    );
+    assert_eq!(t.events.iter().filter(|e| **e == Event::MessageEnd).count(), 1);
+
+    // Over the limit in a chunk that is not LAST: refused at that chunk's
+    // end; the transaction is over, so a further chunk (which RFC 3030
+    // says the client must not send) is skipped, not parsed, and answered
+    // as outside a transaction.
+    let mut s = session(bdat_config(1000), "127.0.0.1");
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 600\r\n{a}BDAT 600\r\n{b}BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n"),
+    );
+    assert_eq!(
+        lines(&t.out)[3..],
+        [
+            "250 2.0.0 Ok: 600 bytes",
+            TOO_BIG,
+            "503 5.5.1 Error: need MAIL command",
+            "250 2.0.0 Ok",
+        ],
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+    assert!(t.events.contains(&Event::MessageAborted));
+    assert!(!t.events.contains(&Event::MessageEnd));
+    assert!(
+        !s.is_closed(),
+        "the QUIT inside the skipped chunk was not executed"
+    );
+    assert_eq!(s.sender(), None);
+}
+
+#[test]
+fn bdat_bare_lf_rejected_when_configured() {
+    let mut c = config(Profile::Mta);
+    c.bare_lf = BareLf::Reject;
+    c.received_header = false;
+    const BARE_LF: &str = "550 5.5.2 Error: bare <LF> received";
+    // In a single LAST chunk.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let body = "line one\nline two\r\n";
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT {} LAST\r\n{body}NOOP\r\n", body.len()),
+    );
+    assert!(
+        t.out
+            .ends_with(&format!("250 2.1.5 Ok\r\n{BARE_LF}\r\n250 2.0.0 Ok\r\n")),
+        "{}",
+        t.out
+    );
+    assert!(t.messages.is_empty());
+    assert!(t.events.contains(&Event::MessageAborted));
+    assert!(!t.events.contains(&Event::MessageEnd));
+    assert_eq!(s.sender(), None, "the transaction is over");
+
+    // In an earlier chunk: that chunk is acknowledged, the LAST one refused;
+    // then a clean message on the same connection is delivered.
+    let mut s = session(c.clone(), "127.0.0.1");
+    let t = talk(
+        &mut s,
+        &format!("{TXN}BDAT 9\r\nline one\nBDAT 10 LAST\r\nline two\r\n{TXN}BDAT 5 LAST\r\nok\r\n\r"),
+    );
+    assert_eq!(
+        lines(&t.out)[3..],
+        [
+            "250 2.0.0 Ok: 9 bytes",
+            BARE_LF,
+            "250 mx.example.org",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "250 2.0.0 Ok: queued as QID1",
+        ],
+        "{}",
+        t.out
+    );
+    assert_eq!(t.messages, [b"ok\r\n\r".to_vec()]);
+    assert_eq!(
+        t.events.iter().filter(|e| **e == Event::MessageAborted).count(),
+        1
+    );
+
+    // A CRLF split between two chunks is not a bare LF.
+    let mut s = session(c, "127.0.0.1");
+    let t = talk(&mut s, &format!("{TXN}BDAT 9\r\nline one\rBDAT 1 LAST\r\n\n"));
+    assert!(
+        t.out
+            .ends_with("250 2.0.0 Ok: 9 bytes\r\n250 2.0.0 Ok: queued as QID1\r\n"),
+        "{}",
+        t.out
+    );
+    assert_eq!(t.messages, [b"line one\r\n".to_vec()]);
+}
+
+/// The server ends the connection on its own: RFC 5321 §3.8's `421`, a
+/// message in progress abandoned, nothing while a TLS switch is pending.
+#[test]
+fn farewell_on_shutdown_and_idle_timeout() {
+    use mail_proto::Farewell;
+    let mut s = session(config(Profile::Mta), "203.0.113.9");
+    talk(
+        &mut s,
+        "EHLO client.test\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nDATA\r\npart of a message\r\n",
+    );
+    s.farewell(Farewell::Shutdown);
+    let mut t = Transcript::default();
+    drain(&mut s, &mut t);
+    assert_eq!(
+        t.out,
+        "421 4.3.2 mx.example.org Service shutting down, closing transmission channel\r\n"
+    );
+    assert!(t.events.contains(&Event::MessageAborted) && !t.events.contains(&Event::MessageEnd));
+    assert!(s.is_closed());
+    s.farewell(Farewell::Shutdown);
+    assert!(s.take_output().is_empty(), "said once");
+
+    let mut s = session(config(Profile::Mta), "203.0.113.9");
+    talk(&mut s, "EHLO client.test\r\n");
+    s.farewell(Farewell::IdleTimeout);
+    assert_eq!(
+        String::from_utf8(s.take_output()).unwrap(),
+        "421 4.4.2 mx.example.org Error: timeout exceeded\r\n"
+    );
+    assert!(s.is_closed());
+
+    let mut s = session(config(Profile::Mta), "203.0.113.9");
+    let t = talk(&mut s, "EHLO client.test\r\nSTARTTLS\r\n");
+    assert!(t.out.ends_with("220 2.0.0 Ready to start TLS\r\n"));
+    s.farewell(Farewell::Shutdown);
+    assert!(
+        s.take_output().is_empty(),
+        "no cleartext word once STARTTLS was accepted"
+    );
+}

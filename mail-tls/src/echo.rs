@@ -4,11 +4,11 @@
 //! It speaks just enough SMTP for `openssl s_client -starttls smtp`:
 //! greeting `220`, `EHLO` → `250-… 250-STARTTLS …`, `STARTTLS` → `220`,
 //! `NOOP` → `250`, `QUIT` → `221`; any other line is echoed back as
-//! `250 <line>`. It follows the `mail_proto` STARTTLS contract exactly:
+//! `250 <line>`; its farewell is `421 shutting down` / `421 idle timeout`. It follows the `mail_proto` STARTTLS contract exactly:
 //! after an accepted STARTTLS nothing more is parsed, later input is only
 //! counted, and `tls_established` forgets the cleartext state.
 
-use mail_proto::{Line, LineReader, Session, TlsInfo, TlsSwitch};
+use mail_proto::{Farewell, Line, LineReader, Session, TlsInfo, TlsSwitch};
 
 /// Longest accepted line (octets, terminator excluded).
 pub const ECHO_MAX_LINE: usize = 512;
@@ -191,5 +191,17 @@ impl Session for EchoSession {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// `421 shutting down` / `421 idle timeout`, then closed.
+    fn farewell(&mut self, reason: Farewell) {
+        if self.closed || self.awaiting_tls {
+            return;
+        }
+        self.output.extend_from_slice(match reason {
+            Farewell::Shutdown => b"421 shutting down\r\n".as_slice(),
+            Farewell::IdleTimeout => b"421 idle timeout\r\n".as_slice(),
+        });
+        self.closed = true;
     }
 }

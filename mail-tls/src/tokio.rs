@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mail_proto::Session;
+use mail_proto::{Farewell, Session};
 
 use crate::{Secured, SecuredEvent};
 
@@ -34,6 +34,11 @@ pub struct ServeOptions {
     /// Bytes already read from the stream that belong to the session (e.g.
     /// what followed a PROXY protocol header in the same read).
     pub initial_input: Vec<u8>,
+    /// When this turns `true` (the server's shutdown grace period is over),
+    /// a connection waiting for input gets the session's
+    /// [`Farewell::Shutdown`] words and is closed; `serve_with` returns
+    /// `Ok(())`.
+    pub shutdown: Option<::tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Run one connection to the end (async version of
@@ -53,12 +58,14 @@ where
     serve_with(stream, secured, ServeOptions::default(), handler).await
 }
 
-/// [`serve`] with options: an idle timeout (a `TimedOut` error when it
-/// fires) and input that was read before the session started.
+/// [`serve`] with options: an idle timeout (the session's
+/// [`Farewell::IdleTimeout`] words are written, then a `TimedOut` error is
+/// returned), a shutdown signal, and input that was read before the session
+/// started.
 pub async fn serve_with<T, S, H>(
     mut stream: T,
     mut secured: Secured<S>,
-    options: ServeOptions,
+    mut options: ServeOptions,
     mut handler: H,
 ) -> std::io::Result<()>
 where
@@ -100,16 +107,23 @@ where
             pending_input.drain(..n);
             n
         } else {
-            let read = stream.read(&mut buf);
-            match options.idle_timeout {
-                Some(limit) => match ::tokio::time::timeout(limit, read).await {
-                    Ok(result) => result?,
-                    Err(_) => {
+            match read_or_stop(&mut stream, &mut buf, options.idle_timeout, &mut options.shutdown).await {
+                Ok(result) => result?,
+                Err(reason) => {
+                    secured.session_mut().farewell(reason);
+                    // Bounded: a peer that reads nothing must not hold us.
+                    let _ = ::tokio::time::timeout(FAREWELL_WRITE, async {
+                        let _ = flush(&mut stream, &mut secured).await;
                         let _ = stream.shutdown().await;
-                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
-                    }
-                },
-                None => read.await?,
+                    })
+                    .await;
+                    return match reason {
+                        Farewell::IdleTimeout => {
+                            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
+                        }
+                        Farewell::Shutdown => Ok(()),
+                    };
+                }
             }
         };
         if n == 0 {
@@ -126,6 +140,37 @@ where
         }
     }
 }
+
+/// One read, unless the idle timeout or the shutdown signal comes first
+/// (then `Err` says which).
+async fn read_or_stop<T: AsyncRead + Unpin>(
+    stream: &mut T,
+    buf: &mut [u8],
+    idle_timeout: Option<Duration>,
+    shutdown: &mut Option<::tokio::sync::watch::Receiver<bool>>,
+) -> Result<std::io::Result<usize>, Farewell> {
+    let read = async {
+        match idle_timeout {
+            Some(limit) => ::tokio::time::timeout(limit, stream.read(buf))
+                .await
+                .map_err(|_| Farewell::IdleTimeout),
+            None => Ok(stream.read(buf).await),
+        }
+    };
+    match shutdown {
+        Some(signal) => {
+            ::tokio::select! {
+                result = read => result,
+                // A closed channel (the server is gone) also ends the wait.
+                _ = signal.wait_for(|stop| *stop) => Err(Farewell::Shutdown),
+            }
+        }
+        None => read.await,
+    }
+}
+
+/// How long the farewell words may take to write.
+const FAREWELL_WRITE: Duration = Duration::from_secs(5);
 
 /// First read buffer of a connection (what an idle connection holds).
 const SMALL_READ: usize = 4 * 1024;

@@ -187,6 +187,7 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
                 idle_timeout: Some(Duration::from_millis(300)),
                 // As if a PROXY header had been followed by this in the same read.
                 initial_input: b"EARLY\r\n".to_vec(),
+                shutdown: None,
             };
             let mut log = Vec::new();
             let result = mail_tls::tokio::serve_with(stream, secured, options, |_, event| {
@@ -202,13 +203,56 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
     let mut reader = BufReader::new(sock);
     assert_eq!(read_reply(&mut reader), "220 localhost ESMTP echo\r\n");
     assert_eq!(read_reply(&mut reader), "250 EARLY\r\n");
-    // Say nothing more: the idle timeout closes the connection.
+    // Say nothing more: the idle timeout closes the connection, after the
+    // session's farewell.
     let start = std::time::Instant::now();
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
-    assert!(rest.is_empty());
+    assert_eq!(String::from_utf8_lossy(&rest), "421 idle timeout\r\n");
     assert!(start.elapsed() >= Duration::from_millis(250), "closed too early");
     let (result, log) = server.join().unwrap();
     assert_eq!(result, Err(std::io::ErrorKind::TimedOut));
     assert_eq!(log, ["cmd EARLY"]);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_serve_with_shutdown_signal_says_farewell_and_ends_cleanly() {
+    use mail_tls::tokio::{Action, ServeOptions};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let secured = Secured::starttls(EchoSession::new("localhost", false), None);
+            let options = ServeOptions {
+                idle_timeout: Some(Duration::from_secs(30)),
+                initial_input: Vec::new(),
+                shutdown: Some(stop_rx),
+            };
+            mail_tls::tokio::serve_with(stream, secured, options, |_, _| Action::Continue)
+                .await
+                .map_err(|e| e.kind())
+        })
+    });
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut writer = sock.try_clone().unwrap();
+    let mut reader = BufReader::new(sock);
+    assert_eq!(read_reply(&mut reader), "220 localhost ESMTP echo\r\n");
+    writer.write_all(b"hello\r\n").unwrap();
+    assert_eq!(read_reply(&mut reader), "250 hello\r\n");
+    // The grace period is over while the session waits for input.
+    stop_tx.send_replace(true);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    assert_eq!(String::from_utf8_lossy(&rest), "421 shutting down\r\n");
+    assert_eq!(server.join().unwrap(), Ok(()));
 }

@@ -24,6 +24,17 @@ pub fn secure<S: Session>(session: S, tls: Option<ServerTls>, mode: &str) -> Sec
     }
 }
 
+/// The driver's options for a connection of `shared`'s server: the idle
+/// timeout (seconds), input read before the session started (after a PROXY
+/// header), and the end of the shutdown grace period.
+pub fn options(shared: &Shared, idle_timeout_secs: u64, initial_input: Vec<u8>) -> ServeOptions {
+    ServeOptions {
+        idle_timeout: Some(Duration::from_secs(idle_timeout_secs)),
+        initial_input,
+        shutdown: Some(shared.grace_over.subscribe()),
+    }
+}
+
 /// Serve one connection to its end. `service` prefixes the log lines
 /// (`smtpd`, `pop3-login`, `imap-login`); `on_event` answers the session's
 /// own events. Returns the driver's result (an idle timeout is `TimedOut`).
@@ -32,14 +43,9 @@ pub async fn serve<S: Session>(
     stream: TcpStream,
     secured: Secured<S>,
     client: IpAddr,
-    idle_timeout: Duration,
-    initial_input: Vec<u8>,
+    options: ServeOptions,
     mut on_event: impl FnMut(&mut S, S::Event) -> Action,
 ) -> std::io::Result<()> {
-    let options = ServeOptions {
-        idle_timeout: Some(idle_timeout),
-        initial_input,
-    };
     mail_tls::tokio::serve_with(stream, secured, options, |session, event| match event {
         SecuredEvent::TlsEstablished(info) => {
             tracing::info!("{service}: TLS connection established from [{client}]: {info}");

@@ -5,7 +5,6 @@
 //! the maildrop; see [`crate::maildir`] for the locking between POP3 and IMAP.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mail_imap_min::{Config, Event, ImapSession};
 use mail_sasl::{VerifyOutcome, VerifyRequest};
@@ -68,8 +67,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         rip,
-        Duration::from_secs(shared.config.limits.imap_idle_timeout),
-        initial_input,
+        super::connection::options(&shared, shared.config.limits.imap_idle_timeout, initial_input),
         |imap, event| match imap_mailbox::handle(imap, event, &host, &mut user) {
             None => Action::Continue,
             Some(event) => on_event(imap, event, rip, lip),

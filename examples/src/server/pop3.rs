@@ -5,7 +5,6 @@
 //! [`crate::maildir`] for the locking between POP3 and IMAP.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mail_pop3::{AuthMethod, Config, Event, Pop3Session};
 use mail_sasl::{StoredSecret, VerifyOutcome, VerifyRequest};
@@ -73,8 +72,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         rip,
-        Duration::from_secs(shared.config.limits.pop3_idle_timeout),
-        initial_input,
+        super::connection::options(&shared, shared.config.limits.pop3_idle_timeout, initial_input),
         |pop, event| match pop3_maildrop::handle(pop, event, &host, &mut maildrop) {
             None => Action::Continue,
             Some(event) => on_event(pop, event, rip, lip),

@@ -46,6 +46,9 @@ pub struct Shared {
     pub smtp_configs: std::sync::OnceLock<Vec<Arc<mail_smtp_submit::Config>>>,
     /// Owner and group of the `[auth_server]` socket.
     pub auth_server_owner: SocketOwner,
+    /// Turns `true` when the shutdown grace period is over: connections
+    /// still open get their protocol's farewell (`421`, `-ERR`, `* BYE`).
+    pub grace_over: watch::Sender<bool>,
 }
 
 /// What the start loads and checks before it binds anything: certificates
@@ -217,6 +220,7 @@ impl Shared {
             spool,
             smtp_configs: std::sync::OnceLock::new(),
             auth_server_owner,
+            grace_over: watch::channel(false).0,
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,
@@ -427,6 +431,19 @@ async fn serve(shared: Arc<Shared>, signals: StopSignals) -> ExitCode {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if shared.limits.total() > 0 {
+        // Sessions still open get their protocol's last words (RFC 5321
+        // §3.8: `421`), and a moment to have them written.
+        tracing::info!(
+            "master: grace period over: closing {} open connections",
+            shared.limits.total()
+        );
+        shared.grace_over.send_replace(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     tracing::info!("master: stopped");
     ExitCode::SUCCESS

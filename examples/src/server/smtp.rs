@@ -141,8 +141,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
         stream,
         secured,
         ip,
-        Duration::from_secs(shared.config.limits.smtp_idle_timeout),
-        initial_input,
+        super::connection::options(&shared, shared.config.limits.smtp_idle_timeout, initial_input),
         |session, event| on_event(&shared, ip, session, event, &mut conn),
     )
     .await;
