@@ -382,6 +382,20 @@ key_file = "localhost.key"
 
 /// Start `mail-server --config dir/mail.toml` (stderr to `dir/server.log`)
 /// and wait until it listens; killed when the guard drops.
+/// The `server.log` of a `mail-server` started in `dir` once `ready(log)`
+/// holds (the server writes its log from a batching thread, so a line can
+/// lag behind the reply it goes with), or after 10 s whatever it holds.
+pub fn mail_server_log_when(dir: &Path, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        if ready(&log) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn mail_server_start(bin: &str, dir: &Path, ports: &MailServerPorts) -> ChildGuard {
     let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
     let child = ChildGuard::spawn(

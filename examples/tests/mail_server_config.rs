@@ -14,8 +14,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use mail_examples::testing::{
-    describe_output, free_port, mail_server_setup, mail_server_start, require_python_module, run_bounded,
-    run_python, TempDir, MAIL_SERVER_DEFAULT_AUTH,
+    describe_output, free_port, mail_server_log_when, mail_server_setup, mail_server_start,
+    require_python_module, run_bounded, run_python, TempDir, MAIL_SERVER_DEFAULT_AUTH,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
@@ -459,15 +459,7 @@ fn a_client_talking_before_the_greeting_is_refused() {
     line.clear();
     reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("250-"), "{line:?}");
-    // The server writes its log from a batching thread: wait for the line.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let log = loop {
-        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-        if log.contains("bytes sent before the greeting") || std::time::Instant::now() > deadline {
-            break log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let log = mail_server_log_when(dir.path(), |log| log.contains("bytes sent before the greeting"));
     drop(server);
     assert!(log.contains("bytes sent before the greeting"), "{log}");
 }

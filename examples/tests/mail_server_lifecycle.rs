@@ -14,8 +14,8 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use mail_examples::testing::{
-    mail_server_setup, mail_server_start, ChildGuard, MailServerPorts as Ports, TempDir,
-    MAIL_SERVER_DEFAULT_AUTH,
+    mail_server_log_when, mail_server_setup, mail_server_start, ChildGuard, MailServerPorts as Ports,
+    TempDir, MAIL_SERVER_DEFAULT_AUTH,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
@@ -36,17 +36,10 @@ fn log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
-/// The log of a running server once it holds every one of `needles` (it
-/// is written by a batching thread), or after 10 s whatever it holds.
+/// The log of a running server once it holds every one of `needles` (or
+/// after 10 s).
 fn log_with(dir: &Path, needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = log(dir);
-        if needles.iter().all(|n| text.contains(n)) || Instant::now() > deadline {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mail_server_log_when(dir, |log| needles.iter().all(|n| log.contains(n)))
 }
 
 /// Send `signal` (`-INT`, `-TERM`) to the server with kill(1).

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mail_examples::testing::{
-    mail_server_setup, mail_server_start, require_python_module, run_python, MailServerPorts, TempDir,
-    MAIL_SERVER_DEFAULT_AUTH,
+    mail_server_log_when, mail_server_setup, mail_server_start, require_python_module, run_python,
+    MailServerPorts, TempDir, MAIL_SERVER_DEFAULT_AUTH,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
@@ -21,17 +21,9 @@ fn server_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
-/// The server's log once every line of `wanted` is in it (the server writes
-/// its log from a batching thread), or after 10 s whatever it holds.
+/// The server's log once every line of `wanted` is in it (or after 10 s).
 fn log_with(dir: &Path, wanted: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = server_log(dir);
-        if Instant::now() > deadline || wanted.iter().all(|w| log.lines().any(|l| l == *w)) {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mail_server_log_when(dir, |log| wanted.iter().all(|w| log.lines().any(|l| l == *w)))
 }
 
 fn assert_line(log: &str, line: &str) {

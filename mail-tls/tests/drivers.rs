@@ -167,10 +167,16 @@ fn tokio_implicit_with_delay_action() {
     assert_eq!(log, ["tls TLSv1.3", "cmd SLOW", "cmd NOOP", "cmd BYE"]);
 }
 
+/// What a served connection ended with: the driver's result and the
+/// events it saw.
 #[cfg(feature = "tokio")]
-#[test]
-fn tokio_serve_with_initial_input_and_idle_timeout() {
-    use mail_tls::tokio::{Action, ServeOptions};
+type Served = (Result<(), std::io::ErrorKind>, Vec<String>);
+
+/// One plaintext `EchoSession` connection served by the tokio driver with
+/// `options` on a thread of its own: the port, and the thread.
+#[cfg(feature = "tokio")]
+fn tokio_serve_one(options: mail_tls::tokio::ServeOptions) -> (u16, std::thread::JoinHandle<Served>) {
+    use mail_tls::tokio::Action;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,12 +189,6 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
         runtime.block_on(async move {
             let (stream, _) = listener.accept().await.unwrap();
             let secured = Secured::starttls(EchoSession::new("localhost", false), None);
-            let options = ServeOptions {
-                idle_timeout: Some(Duration::from_millis(300)),
-                // As if a PROXY header had been followed by this in the same read.
-                initial_input: b"EARLY\r\n".to_vec(),
-                shutdown: None,
-            };
             let mut log = Vec::new();
             let result = mail_tls::tokio::serve_with(stream, secured, options, |_, event| {
                 log.push(describe(&event));
@@ -197,6 +197,18 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
             .await;
             (result.map_err(|e| e.kind()), log)
         })
+    });
+    (port, server)
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_serve_with_initial_input_and_idle_timeout() {
+    let (port, server) = tokio_serve_one(mail_tls::tokio::ServeOptions {
+        idle_timeout: Some(Duration::from_millis(300)),
+        // As if a PROXY header had been followed by this in the same read.
+        initial_input: b"EARLY\r\n".to_vec(),
+        shutdown: None,
     });
     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -218,29 +230,11 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
 #[cfg(feature = "tokio")]
 #[test]
 fn tokio_serve_with_shutdown_signal_says_farewell_and_ends_cleanly() {
-    use mail_tls::tokio::{Action, ServeOptions};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let secured = Secured::starttls(EchoSession::new("localhost", false), None);
-            let options = ServeOptions {
-                idle_timeout: Some(Duration::from_secs(30)),
-                initial_input: Vec::new(),
-                shutdown: Some(stop_rx),
-            };
-            mail_tls::tokio::serve_with(stream, secured, options, |_, _| Action::Continue)
-                .await
-                .map_err(|e| e.kind())
-        })
+    let (port, server) = tokio_serve_one(mail_tls::tokio::ServeOptions {
+        idle_timeout: Some(Duration::from_secs(30)),
+        initial_input: Vec::new(),
+        shutdown: Some(stop_rx),
     });
     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -254,5 +248,5 @@ fn tokio_serve_with_shutdown_signal_says_farewell_and_ends_cleanly() {
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
     assert_eq!(String::from_utf8_lossy(&rest), "421 shutting down\r\n");
-    assert_eq!(server.join().unwrap(), Ok(()));
+    assert_eq!(server.join().unwrap().0, Ok(()));
 }
