@@ -37,7 +37,7 @@ pub struct ServeOptions {
     /// When this turns `true` (the server's shutdown grace period is over),
     /// a connection waiting for input gets the session's
     /// [`Farewell::Shutdown`] words and is closed; `serve_with` returns
-    /// `Ok(())`.
+    /// `Ok(())`. A dropped sender changes nothing.
     pub shutdown: Option<::tokio::sync::watch::Receiver<bool>>,
 }
 
@@ -159,10 +159,15 @@ async fn read_or_stop<T: AsyncRead + Unpin>(
     };
     match shutdown {
         Some(signal) => {
+            let stop = async {
+                // A dropped sender means no shutdown will come: wait on.
+                if signal.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             ::tokio::select! {
                 result = read => result,
-                // A closed channel (the server is gone) also ends the wait.
-                _ = signal.wait_for(|stop| *stop) => Err(Farewell::Shutdown),
+                () = stop => Err(Farewell::Shutdown),
             }
         }
         None => read.await,

@@ -208,7 +208,8 @@ fn tokio_serve_with_initial_input_and_idle_timeout() {
         idle_timeout: Some(Duration::from_millis(300)),
         // As if a PROXY header had been followed by this in the same read.
         initial_input: b"EARLY\r\n".to_vec(),
-        shutdown: None,
+        // A shutdown signal whose sender is gone: no shutdown ever comes.
+        shutdown: Some(tokio::sync::watch::channel(false).1),
     });
     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
