@@ -93,7 +93,7 @@ pub async fn serve(shared: Arc<Shared>, listener: UnixListener) {
         connection_id = connection_id.wrapping_add(1);
         let mut config = ServerConfig::new(offered, shared.hostname.clone(), Shared::nonce_seed());
         config.tls_auth_only = true;
-        config.realm = shared.config.digest_realm();
+        config.realm = shared.realm.clone();
         config.server_pid = std::process::id();
         config.connection_id = connection_id;
         let shared = Arc::clone(&shared);

@@ -56,7 +56,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.mechanisms.tls_auth_only =
         !super::connection::cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
-    config.realm = shared.config.digest_realm();
+    config.realm = shared.realm.clone();
     let session = ImapSession::new(config);
     let secured = super::connection::secure(session, tls, &listener.tls);
     let host = Host { shared: &shared };

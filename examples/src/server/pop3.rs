@@ -60,7 +60,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     config.mechanisms.tls_auth_only =
         !super::connection::cleartext_allowed(&shared, listener.allow_cleartext_auth, peer);
     config.failure_policy = shared.failures;
-    config.realm = shared.config.digest_realm();
+    config.realm = shared.realm.clone();
     config.implementation = Some("mailcrates mail-server".into());
     let session = Pop3Session::new(config);
     let secured = super::connection::secure(session, tls, &listener.tls);

@@ -26,6 +26,8 @@ pub struct Shared {
     pub config: Config,
     /// `myhostname` (or the system's name).
     pub hostname: String,
+    /// The DIGEST-MD5 realm ([`Config::digest_realm`]), worked out once.
+    pub realm: String,
     /// Where passwords are checked.
     pub backend: Arc<dyn CredentialBackend>,
     /// The passwd-file, when that is the backend (local user existence).
@@ -58,6 +60,8 @@ pub struct Shared {
 pub struct Checked {
     /// `myhostname` (or the system's name).
     pub hostname: String,
+    /// The DIGEST-MD5 realm ([`Config::digest_realm`]), worked out once.
+    pub realm: String,
     /// Trusted networks.
     pub mynetworks: Vec<Cidr>,
     /// TLS per protocol, when configured.
@@ -75,6 +79,7 @@ pub struct Checked {
 /// configuration errors (exit 1), one line naming the key.
 pub fn check(config: &Config) -> Result<Checked, ConfigError> {
     let hostname = config.hostname();
+    let realm = config.digest_realm();
     let mynetworks = config
         .mynetworks
         .iter()
@@ -111,7 +116,7 @@ pub fn check(config: &Config) -> Result<Checked, ConfigError> {
             })?;
             let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
                 .map_err(|e| ConfigError(one_line(format!("auth.passwd_file: {e}"))))?
-                .with_realm(config.digest_realm())
+                .with_realm(realm.clone())
                 // One `stat` per second, not one per RCPT/AUTH lookup.
                 .with_check_interval(Duration::from_secs(1));
             let file = Arc::new(file);
@@ -135,6 +140,7 @@ pub fn check(config: &Config) -> Result<Checked, ConfigError> {
     };
     Ok(Checked {
         hostname,
+        realm,
         mynetworks,
         tls,
         backend,
@@ -186,6 +192,7 @@ impl Shared {
     pub fn new(config: Config) -> Result<Shared, ConfigError> {
         let Checked {
             hostname,
+            realm,
             mynetworks,
             tls,
             backend,
@@ -211,6 +218,7 @@ impl Shared {
             .map_err(|e| ConfigError(format!("state_dir: {}: {e}", config.state_dir.display())))?;
         Ok(Shared {
             hostname,
+            realm,
             backend,
             passwd,
             mechanisms,

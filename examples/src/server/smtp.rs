@@ -37,7 +37,7 @@ pub fn session_config(shared: &Shared, index: usize) -> Config {
     c.mechanisms.tls_auth_only = c.effective_tls_auth_only();
     c.auth_failures = shared.failures;
     c.broken_sasl_auth_clients = l.broken_sasl_auth_clients;
-    c.realm = shared.config.digest_realm();
+    c.realm = shared.realm.clone();
     c.max_message_size = shared.config.message_size_limit;
     c.max_text_line = match shared.config.limits.smtp_max_text_line {
         0 => None,
