@@ -372,13 +372,7 @@ impl Config {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 // One line: the key (when the error is about one), the problem, the line.
-                let message = inner
-                    .message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let message = one_line(inner.message());
                 let line = inner.span().map(|s| line_hint(text, s.start)).unwrap_or_default();
                 if path == "." || path.is_empty() {
                     ConfigError(format!("{message}{line}"))
@@ -616,6 +610,17 @@ fn open_relay_guard(restrictions: &[String]) -> Result<(), String> {
          (Postfix refuses such a list too)"
             .into(),
     )
+}
+
+/// A possibly multi-line message as one line (its trimmed lines joined by
+/// `; `): configuration errors are one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn line_hint(text: &str, offset: usize) -> String {

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::auth_server::SocketOwner;
-use super::config::{Config, ConfigError};
+use super::config::{one_line, Config, ConfigError};
 use super::limits::{ConnectionLimits, Refusal, Slot};
 use super::proxy;
 use super::spool::Spool;
@@ -115,7 +115,7 @@ pub fn check(config: &Config) -> Result<Checked, ConfigError> {
                 ConfigError("auth.passwd_file: required when auth.backend = \"passwd-file\"".into())
             })?;
             let file = mail_sasl::passwd_file::ReloadingPasswdFile::open(&path)
-                .map_err(|e| ConfigError(one_line(format!("auth.passwd_file: {e}"))))?
+                .map_err(|e| ConfigError(one_line(&format!("auth.passwd_file: {e}"))))?
                 .with_realm(realm.clone())
                 // One `stat` per second, not one per RCPT/AUTH lookup.
                 .with_check_interval(Duration::from_secs(1));
@@ -161,20 +161,7 @@ fn tls_error(e: mail_tls::TlsError, section: &super::config::TlsSection) -> Conf
         TlsError::Pem { source_name, .. } if Path::new(source_name) == section.cert_file => "tls.cert_file",
         _ => "tls",
     };
-    ConfigError(one_line(format!("{key}: {e}")))
-}
-
-/// Join a possibly multi-line message into one line.
-fn one_line(message: String) -> String {
-    if !message.contains(['\n', '\r']) {
-        return message;
-    }
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    ConfigError(one_line(&format!("{key}: {e}")))
 }
 
 /// One `ServerTls` per mail protocol (strict ALPN).
