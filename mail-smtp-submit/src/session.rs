@@ -183,6 +183,8 @@ struct Core {
     secure: bool,
     tls_info: Option<TlsInfo>,
     login: Option<String>,
+    /// The mechanism of `login` (set and cleared with it).
+    login_mechanism: Option<Mechanism>,
     exchange: Option<Exchange>,
     exchanges: u64,
     nonce_seed: [u8; 16],
@@ -240,6 +242,7 @@ impl SmtpSession {
                 secure: false,
                 tls_info: None,
                 login: None,
+                login_mechanism: None,
                 exchange: None,
                 exchanges: 0,
                 nonce_seed,
@@ -289,6 +292,12 @@ impl SmtpSession {
     /// The authenticated user (authorization identity), if any.
     pub fn login(&self) -> Option<&str> {
         self.core.login.as_deref()
+    }
+
+    /// The SASL mechanism of [`login`](Self::login), if any (Postfix logs
+    /// it as `sasl_method=`).
+    pub fn login_mechanism(&self) -> Option<Mechanism> {
+        self.core.login_mechanism
     }
 
     /// Whether the channel is TLS.
@@ -663,6 +672,7 @@ impl Session for SmtpSession {
         core.helo = Greeted::No;
         core.helo_name.clear();
         core.login = None;
+        core.login_mechanism = None;
         core.exchange = None;
         core.pending = Pending::None;
         if core.mode != Mode::Closed {
@@ -1214,6 +1224,7 @@ impl Core {
                 self.mode = Mode::Command;
                 self.exchange = None;
                 self.login = Some(identity.authorized_user().to_owned());
+                self.login_mechanism = Some(mechanism);
                 self.raw(reply::AUTH_OK);
                 self.push(Event::AuthSucceeded { mechanism, identity });
             }

@@ -978,8 +978,10 @@ fn cleartext_auth_is_forgotten_after_starttls() {
         t.out
     );
     assert_eq!(s.login(), Some("ned"));
+    assert_eq!(s.login_mechanism(), Some(mail_sasl::Mechanism::Plain));
     s.tls_established(&tls_info());
     assert_eq!(s.login(), None, "the cleartext login is forgotten");
+    assert_eq!(s.login_mechanism(), None, "with its mechanism");
     // MAIL needs AUTH again, and AUTH is allowed again (not "already authenticated").
     let t = talk(
         &mut s,

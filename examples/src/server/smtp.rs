@@ -85,17 +85,6 @@ struct Transaction {
     incoming: Option<Incoming>,
 }
 
-/// What one connection remembers between events.
-#[derive(Default)]
-struct Connection {
-    /// The message in flight.
-    tx: Option<Transaction>,
-    /// The mechanism of the last successful AUTH, for the queue id line's
-    /// `sasl_method=` (printed only while the session still has a login:
-    /// STARTTLS forgets it).
-    sasl_method: Option<String>,
-}
-
 /// Serve one SMTP connection.
 pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let Accepted {
@@ -135,17 +124,17 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
             let _ = secured.receive(&std::mem::take(&mut initial_input));
         }
     }
-    let mut conn = Connection::default();
+    let mut tx: Option<Transaction> = None;
     let result = super::connection::serve(
         "smtpd",
         stream,
         secured,
         ip,
         super::connection::options(&shared, shared.config.limits.smtp_idle_timeout, initial_input),
-        |session, event| on_event(&shared, ip, session, event, &mut conn),
+        |session, event| on_event(&shared, ip, session, event, &mut tx),
     )
     .await;
-    if let Some(t) = conn.tx.take() {
+    if let Some(t) = tx.take() {
         if let Some(incoming) = t.incoming {
             incoming.abort();
         }
@@ -175,16 +164,15 @@ fn on_event(
     ip: std::net::IpAddr,
     session: &mut SmtpSession,
     event: Event,
-    conn: &mut Connection,
+    tx: &mut Option<Transaction>,
 ) -> Action {
-    let tx = &mut conn.tx;
     match event {
         Event::AuthVerify(request) => {
             let outcome = tokio::task::block_in_place(|| shared.backend.verify(&request));
             let _ = session.auth_verified(outcome);
         }
         // Logged with the queue id (`client=…, sasl_method=…`), as Postfix does.
-        Event::AuthSucceeded { mechanism, .. } => conn.sasl_method = Some(mechanism.to_string()),
+        Event::AuthSucceeded { .. } => {}
         Event::AuthFailed { mechanism, .. } => {
             tracing::info!("smtpd: warning: [{ip}]: SASL {mechanism} authentication failed");
         }
@@ -254,7 +242,7 @@ fn on_event(
                 }
             }
         }
-        Event::MessageEnd => finish_message(shared, ip, session, conn),
+        Event::MessageEnd => finish_message(shared, ip, session, tx),
         Event::MessageAborted => {
             if let Some(Transaction {
                 incoming: Some(incoming),
@@ -271,8 +259,13 @@ fn on_event(
     Action::Continue
 }
 
-fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSession, conn: &mut Connection) {
-    let Some(Transaction { id, incoming }) = conn.tx.take() else {
+fn finish_message(
+    shared: &Shared,
+    ip: std::net::IpAddr,
+    session: &mut SmtpSession,
+    tx: &mut Option<Transaction>,
+) {
+    let Some(Transaction { id, incoming }) = tx.take() else {
         let _ = session.message_failed(Reply::queue_write_error());
         return;
     };
@@ -299,12 +292,11 @@ fn finish_message(shared: &Shared, ip: std::net::IpAddr, session: &mut SmtpSessi
     let nrcpt = session.recipients().len();
     match tokio::task::block_in_place(|| incoming.commit(&shared.spool, &id, &envelope)) {
         Ok(_) => {
-            let sasl = match (session.login(), conn.sasl_method.as_deref()) {
+            let sasl = match (session.login(), session.login_mechanism()) {
                 (Some(user), Some(method)) => {
                     format!(", sasl_method={method}, sasl_username={}", log_safe(user))
                 }
-                (Some(user), None) => format!(", sasl_username={}", log_safe(user)),
-                (None, _) => String::new(),
+                _ => String::new(),
             };
             tracing::info!("smtpd: {id}: client=[{ip}]{sasl}");
             tracing::info!(
