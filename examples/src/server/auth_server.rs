@@ -28,23 +28,21 @@ pub struct SocketOwner {
 /// Resolve `user`/`group` to ids: a configuration check (exit 1), done by
 /// `check-config` and before anything is bound.
 pub fn resolve_owner(section: &AuthServerSection) -> Result<SocketOwner, ConfigError> {
-    let uid = match &section.user {
-        Some(user) => Some(lookup_id("/etc/passwd", user).ok_or_else(|| {
-            ConfigError(format!(
-                "auth_server.user: no such user {user:?} (not in /etc/passwd)"
-            ))
-        })?),
-        None => None,
+    let id = |key: &str, file: &str, name: &Option<String>| {
+        name.as_ref()
+            .map(|name| {
+                lookup_id(file, name).ok_or_else(|| {
+                    ConfigError(format!(
+                        "auth_server.{key}: no such {key} {name:?} (not in {file})"
+                    ))
+                })
+            })
+            .transpose()
     };
-    let gid = match &section.group {
-        Some(group) => Some(lookup_id("/etc/group", group).ok_or_else(|| {
-            ConfigError(format!(
-                "auth_server.group: no such group {group:?} (not in /etc/group)"
-            ))
-        })?),
-        None => None,
-    };
-    Ok(SocketOwner { uid, gid })
+    Ok(SocketOwner {
+        uid: id("user", "/etc/passwd", &section.user)?,
+        gid: id("group", "/etc/group", &section.group)?,
+    })
 }
 
 /// Bind the socket with the configured mode and `owner` (from [`resolve_owner`]).

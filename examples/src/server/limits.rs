@@ -53,12 +53,8 @@ impl ConnectionLimits {
         if state.total >= self.max_total {
             return Err(Refusal::TooManyConnections);
         }
-        let held = state.per_ip.get(&ip).copied().unwrap_or(0);
-        if held >= self.max_per_ip {
-            return Err(Refusal::TooManyFromYou);
-        }
+        self.count_ip(&mut state, ip)?;
         state.total += 1;
-        state.per_ip.insert(ip, held + 1);
         Ok(Slot {
             limits: Arc::clone(self),
             ip: Some(ip),
@@ -80,6 +76,16 @@ impl ConnectionLimits {
         })
     }
 
+    /// Count one more connection for `ip`, unless it holds `max_per_ip`.
+    fn count_ip(&self, state: &mut State, ip: IpAddr) -> Result<(), Refusal> {
+        let held = state.per_ip.get(&ip).copied().unwrap_or(0);
+        if held >= self.max_per_ip {
+            return Err(Refusal::TooManyFromYou);
+        }
+        state.per_ip.insert(ip, held + 1);
+        Ok(())
+    }
+
     /// Connections held now.
     pub fn total(&self) -> usize {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).total
@@ -97,15 +103,10 @@ impl Slot {
         if self.ip == Some(ip) {
             return Ok(());
         }
-        let held = state.per_ip.get(&ip).copied().unwrap_or(0);
-        if held >= self.limits.max_per_ip {
-            return Err(Refusal::TooManyFromYou);
-        }
-        if let Some(old) = self.ip.take() {
+        self.limits.count_ip(&mut state, ip)?;
+        if let Some(old) = self.ip.replace(ip) {
             release_ip(&mut state, old);
         }
-        state.per_ip.insert(ip, held + 1);
-        self.ip = Some(ip);
         Ok(())
     }
 }

@@ -423,11 +423,7 @@ async fn serve(shared: Arc<Shared>, signals: StopSignals) -> ExitCode {
         shared.limits.total()
     );
     let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if shared.limits.total() > 0 {
+    if !all_closed_within(&shared, Duration::from_secs(10)).await {
         // Sessions still open get their protocol's last words (RFC 5321
         // §3.8: `421`), and a moment to have them written.
         tracing::info!(
@@ -435,13 +431,19 @@ async fn serve(shared: Arc<Shared>, signals: StopSignals) -> ExitCode {
             shared.limits.total()
         );
         shared.grace_over.send_replace(true);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        all_closed_within(&shared, Duration::from_secs(2)).await;
     }
     tracing::info!("master: stopped");
     ExitCode::SUCCESS
+}
+
+/// Wait until no connection is open, at most `limit`; says whether none is.
+async fn all_closed_within(shared: &Shared, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while shared.limits.total() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shared.limits.total() == 0
 }
 
 impl ListenerKind {

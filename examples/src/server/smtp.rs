@@ -90,14 +90,18 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let Accepted {
         stream,
         peer,
-        initial_input,
+        mut initial_input,
         slot,
         ..
     } = accepted;
     let _slot = slot;
     let ip = peer.ip();
-    let listener = listener_name(&shared.config.smtp[index]);
-    tracing::info!("smtpd: connect from [{ip}]:{} listener={listener}", peer.port());
+    let listener_config = &shared.config.smtp[index];
+    tracing::info!(
+        "smtpd: connect from [{ip}]:{} listener={}",
+        peer.port(),
+        listener_name(listener_config)
+    );
     let configs = shared.smtp_configs.get_or_init(|| {
         (0..shared.config.smtp.len())
             .map(|i| Arc::new(session_config(&shared, i)))
@@ -106,9 +110,7 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
     let mut session = SmtpSession::new(Arc::clone(&configs[index]), ClientInfo::new(ip));
     session.set_nonce_seed(Shared::nonce_seed());
     let tls = shared.tls.as_ref().map(|t| t.smtp.clone());
-    let listener_config = &shared.config.smtp[index];
     let mut secured = super::connection::secure(session, tls, &listener_config.tls);
-    let mut initial_input = initial_input;
     if listener_config.tls != "wrapper" {
         // Input before the greeting (SECURITY.md: pipelining before the
         // greeting) reaches the session before the greeting is written, so
@@ -151,12 +153,12 @@ async fn read_before_greeting(stream: &tokio::net::TcpStream, pause: Duration) -
     if !pause.is_zero() {
         let _ = tokio::time::timeout(pause, stream.readable()).await;
     }
-    let mut buf = vec![0u8; 4096];
+    // Usually nothing is there: no allocation for that.
+    let mut buf = [0u8; 4096];
     match stream.try_read(&mut buf) {
-        Ok(n) => buf.truncate(n),
-        Err(_) => buf.clear(),
+        Ok(n) => buf[..n].to_vec(),
+        Err(_) => Vec::new(),
     }
-    buf
 }
 
 fn on_event(
