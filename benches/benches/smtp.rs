@@ -164,26 +164,8 @@ fn bench_commands(c: &mut Criterion) {
     g.finish();
 }
 
-/// 1 MiB of 76-character lines, every 40th dot-stuffed, ending with the terminator.
-fn message() -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 << 20);
-    let mut i = 0u32;
-    while m.len() < (1 << 20) - 80 {
-        if i.is_multiple_of(40) {
-            m.extend_from_slice(b"..");
-            m.extend_from_slice(&[b'a' + (i % 26) as u8; 74]);
-        } else {
-            m.extend_from_slice(&[b'a' + (i % 26) as u8; 76]);
-        }
-        m.extend_from_slice(b"\r\n");
-        i += 1;
-    }
-    m.extend_from_slice(b".\r\n");
-    m
-}
-
 fn bench_data(c: &mut Criterion) {
-    let msg = message();
+    let msg = mail_benches::dot_stuffed_message();
     let mut out = Vec::with_capacity(32 * 1024);
     {
         let mut d = DotDecoder::new();

@@ -4,21 +4,9 @@
 //! `cargo run --release --bin line-limit` in benches/kernel-lab.
 use mail_smtp_submit::data::{DotDecoder, TextLineLimit};
 use std::time::Instant;
-fn message() -> Vec<u8> {
-    // The criterion bench's input: 76-char lines, every 40th dot-stuffed.
-    let mut m = Vec::new();
-    let mut i = 0u32;
-    while m.len() < (1 << 20) - 80 {
-        if i % 40 == 0 { m.extend_from_slice(b".."); m.extend_from_slice(&[b'a' + (i % 26) as u8; 74]); }
-        else { m.extend_from_slice(&[b'a' + (i % 26) as u8; 76]); }
-        m.extend_from_slice(b"\r\n");
-        i += 1;
-    }
-    m.extend_from_slice(b".\r\n");
-    m
-}
 fn main() {
-    let msg = message();
+    // The criterion bench's input (`smtp/data`).
+    let msg = mail_benches::dot_stuffed_message();
     let mut out = Vec::with_capacity(32 * 1024);
     for round in 0..3 {
         let mut best = [f64::MAX; 3];
@@ -30,14 +18,23 @@ fn main() {
                 let mut total = 0;
                 for piece in std::hint::black_box(&msg).chunks(16 * 1024) {
                     out.clear();
-                    if k == 2 { out.extend_from_slice(piece); } else { d.decode(piece, &mut out); }
-                    if k == 1 { limit.check(&out); }
+                    if k == 2 {
+                        out.extend_from_slice(piece);
+                    } else {
+                        d.decode(piece, &mut out);
+                    }
+                    if k == 1 {
+                        limit.check(&out);
+                    }
                     total += out.len();
                 }
                 std::hint::black_box(total);
                 *b = b.min(t.elapsed().as_secs_f64() * 1e6);
             }
         }
-        println!("round {round}: decoder {:.1} us, decoder+line-limit {:.1} us, memcpy {:.1} us", best[0], best[1], best[2]);
+        println!(
+            "round {round}: decoder {:.1} us, decoder+line-limit {:.1} us, memcpy {:.1} us",
+            best[0], best[1], best[2]
+        );
     }
 }
