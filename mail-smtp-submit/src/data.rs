@@ -273,12 +273,17 @@ impl TextLineLimit {
             self.exceeded = true;
             return true;
         }
+        if interval == 0 {
+            // A limit of 1: only the exact check applies.
+            self.run = 0;
+            return self.check_exact(&content[first + 1..]);
+        }
         // Between `first` and `last`: if every whole interval holds an LF, a
         // stretch without one spans at most two (partial) intervals, so it
         // is shorter than 2 * interval <= limit.
         let tail = interval.min(128);
         let mut at = first + 1;
-        while interval > 0 && at + interval <= last {
+        while at + interval <= last {
             let window = &content[at..at + interval];
             let (head, end) = window.split_at(interval - tail);
             // A fold, not `contains`: no early exit, so it vectorises.
@@ -288,11 +293,6 @@ impl TextLineLimit {
                 return self.check_exact(&content[first + 1..]);
             }
             at += interval;
-        }
-        if interval == 0 {
-            // A limit of 1: only the exact check applies.
-            self.run = 0;
-            return self.check_exact(&content[first + 1..]);
         }
         self.run = content.len() - last - 1;
         self.exceeded = self.run >= self.limit;
