@@ -430,11 +430,14 @@ fn read_to_close(stream: &mut TcpStream) -> String {
 fn a_client_talking_before_the_greeting_is_refused() {
     let dir = TempDir::new("mail-server-pregreet");
     let port = free_port();
+    // A pause of 3 s leaves room for a loaded machine to stall this thread
+    // between its connect and its write (the server starts the pause at
+    // accept).
     let ports = mail_server_setup(
         BIN,
         dir.path(),
         MAIL_SERVER_DEFAULT_AUTH,
-        &format!("\n[[smtp]]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\ngreet_pause_ms = 1000\n"),
+        &format!("\n[[smtp]]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\ngreet_pause_ms = 3000\n"),
     );
     let server = mail_server_start(BIN, dir.path(), &ports);
     // SECURITY.md 22: pipelining before the greeting.

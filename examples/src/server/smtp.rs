@@ -149,15 +149,25 @@ pub async fn handle(shared: Arc<Shared>, index: usize, accepted: Accepted) {
 
 /// What the client sent before the greeting: waits up to `pause` for it
 /// (0: only what is already there), reads at most one buffer's worth.
+/// Readiness can be spurious (tokio documents it), so a `WouldBlock` after
+/// a wake-up goes back to waiting until the pause is over.
 async fn read_before_greeting(stream: &tokio::net::TcpStream, pause: Duration) -> Vec<u8> {
-    if !pause.is_zero() {
-        let _ = tokio::time::timeout(pause, stream.readable()).await;
-    }
+    let deadline = tokio::time::Instant::now() + pause;
     // Usually nothing is there: no allocation for that.
     let mut buf = [0u8; 4096];
-    match stream.try_read(&mut buf) {
-        Ok(n) => buf[..n].to_vec(),
-        Err(_) => Vec::new(),
+    loop {
+        match stream.try_read(&mut buf) {
+            Ok(n) => return buf[..n].to_vec(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Vec::new(),
+        }
+        if pause.is_zero()
+            || tokio::time::timeout_at(deadline, stream.readable())
+                .await
+                .is_err()
+        {
+            return Vec::new();
+        }
     }
 }
 
