@@ -345,11 +345,9 @@ fn connection_limits_and_idle_timeout() {
         "expected EOF, got {rest:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
-    // Slots were released: a new connection is greeted again.
-    std::thread::sleep(Duration::from_millis(300));
-    let again = TcpStream::connect(("127.0.0.1", ports.smtp)).unwrap();
-    again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert!(greeting(&again).starts_with("220 "));
+    // Slots were released: a new connection is greeted again (once the
+    // server has seen the closes, hence the bounded retry).
+    let _again = greeted();
 }
 
 #[test]
