@@ -6,7 +6,7 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// Whether we run under CI (`CI=true`).
@@ -106,6 +106,29 @@ impl ChildGuard {
     /// Spawn `cmd` and guard it.
     pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
         cmd.spawn().map(ChildGuard)
+    }
+
+    /// Send `signal` (`-TERM`, `-INT`, …) with kill(1); panics if kill fails.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// The exit status, if the child exits within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -380,22 +403,27 @@ key_file = "localhost.key"
     p
 }
 
-/// Start `mail-server --config dir/mail.toml` (stderr to `dir/server.log`)
-/// and wait until it listens; killed when the guard drops.
 /// The `server.log` of a `mail-server` started in `dir` once `ready(log)`
 /// holds (the server writes its log from a batching thread, so a line can
 /// lag behind the reply it goes with), or after 10 s whatever it holds.
 pub fn mail_server_log_when(dir: &Path, ready: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    mail_server_log_within(dir, Duration::from_secs(10), ready)
+}
+
+/// [`mail_server_log_when`] with another bound than 10 s.
+pub fn mail_server_log_within(dir: &Path, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
     loop {
         let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-        if ready(&log) || std::time::Instant::now() > deadline {
+        if ready(&log) || Instant::now() > deadline {
             return log;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
+/// Start `mail-server --config dir/mail.toml` (stderr to `dir/server.log`)
+/// and wait until it listens; killed when the guard drops.
 pub fn mail_server_start(bin: &str, dir: &Path, ports: &MailServerPorts) -> ChildGuard {
     let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
     let child = ChildGuard::spawn(

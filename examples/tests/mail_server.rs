@@ -276,20 +276,11 @@ fn sigterm_is_a_clean_shutdown() {
     let dir = TempDir::new("mail-server-term");
     let ports = setup(dir.path());
     let mut server = start(dir.path(), &ports);
-    let pid = server.0.id();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for _ in 0..100 {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0));
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("mail-server did not stop within 10 s of SIGTERM");
+    server.signal("-TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("mail-server did not stop within 10 s of SIGTERM");
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

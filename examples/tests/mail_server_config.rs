@@ -321,28 +321,15 @@ fn sigterm_while_the_configuration_loads_is_a_clean_exit() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the server never opened its users file")
         .unwrap();
-    let pid = server.0.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.signal("-TERM");
     std::thread::sleep(Duration::from_millis(300));
     // Killed by the default action if no handler was registered yet; the
     // write then fails (EPIPE) or the exit status has no code.
     let _ = writer.write_all(&content);
     drop(writer);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "mail-server did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("mail-server did not stop after SIGTERM");
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{status:?}\n{log}");
     assert!(log.contains("master: stopped"), "{log}");

@@ -10,12 +10,11 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use mail_examples::testing::{
-    mail_server_log_when, mail_server_setup, mail_server_start, ChildGuard, MailServerPorts as Ports,
-    TempDir, MAIL_SERVER_DEFAULT_AUTH,
+    mail_server_log_when, mail_server_log_within, mail_server_setup, mail_server_start, ChildGuard,
+    MailServerPorts as Ports, TempDir, MAIL_SERVER_DEFAULT_AUTH,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
@@ -42,39 +41,16 @@ fn log_with(dir: &Path, needles: &[&str]) -> String {
     mail_server_log_when(dir, |log| needles.iter().all(|n| log.contains(n)))
 }
 
-/// Send `signal` (`-INT`, `-TERM`) to the server with kill(1).
-fn signal(server: &ChildGuard, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &server.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill {signal} failed");
-}
-
-/// The server's exit status, if it exits within `timeout`.
-fn wait_exit(server: &mut ChildGuard, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = server.0.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Wait (bounded) until the server's log contains `needle`.
-fn wait_for_log(dir: &Path, needle: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if log(dir).contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+/// SIGTERM to the server, then wait (at most 5 s) until it logs that it is
+/// stopping; the time of the signal.
+fn sigterm_until_stopping(server: &ChildGuard, dir: &Path) -> Instant {
+    server.signal("-TERM");
+    let signalled_at = Instant::now();
+    let log = mail_server_log_within(dir, Duration::from_secs(5), |log| {
+        log.contains("master: stopping")
+    });
+    assert!(log.contains("master: stopping"), "{log}");
+    signalled_at
 }
 
 /// A connection to 127.0.0.1:`port` from `source` (any loopback address).
@@ -195,8 +171,8 @@ fn sigint_exits_0() {
     let dir = TempDir::new("mail-server-sigint");
     let ports = setup(dir.path(), "");
     let mut server = mail_server_start(BIN, dir.path(), &ports);
-    signal(&server, "-INT");
-    let status = wait_exit(&mut server, Duration::from_secs(20)).unwrap_or_else(|| {
+    server.signal("-INT");
+    let status = server.wait_exit(Duration::from_secs(20)).unwrap_or_else(|| {
         panic!(
             "mail-server did not stop within 20 s of SIGINT: {}",
             log(dir.path())
@@ -217,13 +193,7 @@ fn sigterm_lets_an_open_session_finish_its_message() {
     send(&mut smtp, "HELO grace.test\r\n");
     assert_eq!(read_reply(&mut smtp), "250 localhost\r\n");
 
-    signal(&server, "-TERM");
-    let stopped_at = Instant::now();
-    assert!(
-        wait_for_log(dir.path(), "master: stopping", Duration::from_secs(5)),
-        "{}",
-        log(dir.path())
-    );
+    let stopped_at = sigterm_until_stopping(&server, dir.path());
     // No new connections, on any listener.
     for port in [ports.smtp, ports.submission, ports.pop3, ports.imap, ports.imaps] {
         assert_listener_closed(port);
@@ -255,7 +225,8 @@ fn sigterm_lets_an_open_session_finish_its_message() {
     // The last session is over: the server exits 0 at once, well before
     // the end of the grace period.
     let quit_at = Instant::now();
-    let status = wait_exit(&mut server, Duration::from_secs(5))
+    let status = server
+        .wait_exit(Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no exit within 5 s of the last QUIT: {}", log(dir.path())));
     assert_eq!(status.code(), Some(0), "{status:?}: {}", log(dir.path()));
     assert!(
@@ -287,13 +258,7 @@ fn sigterm_aborts_a_session_still_open_after_the_grace_period() {
     let mut smtp = greeted(IpAddr::from(LOCALHOST), ports.smtp, "220 ");
     let mut pop3 = greeted(IpAddr::from(LOCALHOST), ports.pop3, "+OK ");
 
-    signal(&server, "-TERM");
-    let stopped_at = Instant::now();
-    assert!(
-        wait_for_log(dir.path(), "master: stopping", Duration::from_secs(5)),
-        "{}",
-        log(dir.path())
-    );
+    let stopped_at = sigterm_until_stopping(&server, dir.path());
     assert_listener_closed(ports.smtp);
     // Open sessions are not cut at the signal.
     send(&mut smtp, "NOOP\r\n");
@@ -301,13 +266,15 @@ fn sigterm_aborts_a_session_still_open_after_the_grace_period() {
     send(&mut pop3, "NOOP\r\n");
     assert_eq!(read_line(&mut pop3), "+OK\r\n");
     // They stay idle: the server exits 0 at the end of the grace period.
-    let status = wait_exit(&mut server, GRACE + Duration::from_secs(6)).unwrap_or_else(|| {
-        panic!(
-            "no exit within {:?} of SIGTERM: {}",
-            GRACE + Duration::from_secs(6),
-            log(dir.path())
-        )
-    });
+    let status = server
+        .wait_exit(GRACE + Duration::from_secs(6))
+        .unwrap_or_else(|| {
+            panic!(
+                "no exit within {:?} of SIGTERM: {}",
+                GRACE + Duration::from_secs(6),
+                log(dir.path())
+            )
+        });
     let waited = stopped_at.elapsed();
     assert_eq!(status.code(), Some(0), "{status:?}: {}", log(dir.path()));
     assert!(

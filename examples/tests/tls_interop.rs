@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_examples::testing::{free_port, require_tool, wait_for_port, ChildGuard, TempDir};
 
@@ -86,16 +86,7 @@ fn run_with_input(program: &Path, args: &[String], steps: &[(&str, u64)]) -> (bo
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = guard.wait_exit(Duration::from_secs(15));
     drop(guard); // kills the client if it hung
     let output = format!("{}{}", out_reader.join().unwrap(), err_reader.join().unwrap());
     (status.map(|s| s.success()).unwrap_or(false), output)
